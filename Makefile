@@ -1,0 +1,34 @@
+# Terracube — set-up, run, test. Every target creates the virtualenv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run demo test lint conformance conformance-general clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/terracube demo
+
+run: install
+	$(VENV)/bin/terracube demo
+	$(VENV)/bin/terracube serve
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check backend processes udf tests conformance bench
+
+conformance-general: install
+	$(PY) conformance/run_general.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

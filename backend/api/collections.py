@@ -1,0 +1,28 @@
+"""Collections: ``GET /collections`` and ``GET /collections/{collection_id}``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from backend.api import base_url
+from backend.app import services
+from backend.catalog import openeo_collection
+
+blueprint = Blueprint("collections", __name__)
+
+
+@blueprint.get("/collections")
+def list_collections():
+    catalog = services().catalog
+    root = base_url()
+    return jsonify(
+        {
+            "collections": [openeo_collection(catalog.get(cid), root) for cid in catalog.ids()],
+            "links": [{"rel": "self", "href": f"{root}/collections", "type": "application/json"}],
+        }
+    )
+
+
+@blueprint.get("/collections/<collection_id>")
+def describe_collection(collection_id: str):
+    return jsonify(openeo_collection(services().catalog.get(collection_id), base_url()))

@@ -1,0 +1,41 @@
+"""Data processing: ``POST /result`` (synchronous) and ``POST /validation``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from backend.api import json_body
+from backend.app import services
+from backend.execution import run_sync, validate
+
+blueprint = Blueprint("processing", __name__)
+
+_CHUNK = 1 << 20
+
+
+@blueprint.post("/result")
+def result():
+    svc = services()
+    user = svc.auth.user_from_request(request)
+    outcome = run_sync(svc, json_body(), user.user_id)
+    if outcome.path is None:
+        return jsonify(outcome.value)
+
+    def stream():
+        with open(outcome.path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+    response = Response(stream(), mimetype=outcome.media_type)
+    response.headers["Content-Length"] = str(outcome.path.stat().st_size)
+    response.headers["Content-Disposition"] = f'attachment; filename="{outcome.filename}"'
+    response.call_on_close(outcome.cleanup)
+    return response
+
+
+@blueprint.post("/validation")
+def validation():
+    svc = services()
+    user = svc.auth.user_from_request(request, required=False)
+    body = json_body()
+    return jsonify({"errors": validate(svc, body, user.user_id if user else None)})

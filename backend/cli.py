@@ -1,0 +1,85 @@
+"""The ``terracube`` command: ``serve`` (gunicorn) and ``demo`` (generate demo data)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from backend.settings import API_PREFIX, Settings, SettingsError
+from processes.errors import OpenEOError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from backend.app import create_app
+
+    settings = Settings.from_env()
+    if not settings.demo_catalog.is_file() and settings.demo and args.demo_if_missing:
+        _generate_demo(settings.demo_dir, "small")
+    app = create_app(settings)  # fail fast on bad settings or STAC sources, before forking workers
+
+    class _Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", settings.workers)
+            self.cfg.set("threads", settings.threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", settings.sync_timeout_seconds + 60)
+            self.cfg.set("accesslog", "-" if args.access_log else None)
+
+        def load(self):
+            return app
+
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"Terracube openEO back-end at {url}{API_PREFIX}/  (also {url}/.well-known/openeo)", flush=True)
+    if settings.users == {"demo": "demo"}:
+        print('Demo credentials: user "demo", password "demo"  '
+              f'(openeo.connect("{url}").authenticate_basic("demo", "demo"))', flush=True)
+    _Server().run()
+    return 0
+
+
+def _generate_demo(out: Path, size: str) -> None:
+    from backend.demo import generate_demo
+
+    summary = generate_demo(out, size)
+    print(f"Demo data ({size}) in {out}: {summary}", flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    out = Path(args.out) if args.out else settings.demo_dir
+    from backend.demo import generate_demo
+
+    summary = generate_demo(out, args.size, overwrite=args.overwrite)
+    print(summary)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="terracube", description="Terracube openEO back-end")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API server (gunicorn); settings from TERRACUBE_* variables")
+    serve.add_argument("--demo-if-missing", action="store_true", help="generate the small demo data first if absent")
+    serve.add_argument("--access-log", action="store_true", help="log every request to stdout")
+    serve.set_defaults(run=_serve)
+
+    demo = sub.add_parser("demo", help="generate the deterministic demo data")
+    demo.add_argument("--size", choices=["small", "bench"], default="small")
+    demo.add_argument("--out", help="output folder (default: <data dir>/demo)")
+    demo.add_argument("--overwrite", action="store_true", help="regenerate even if present")
+    demo.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (SettingsError, OpenEOError) as exc:  # bad settings or STAC sources: say which, no traceback
+        print(f"terracube: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

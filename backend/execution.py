@@ -1,0 +1,98 @@
+"""Running a process graph for a request: environment, evaluation, time limit, result file.
+
+The same evaluator serves ``/result`` and ``/validation`` (and later batch jobs and tiles); only
+the :class:`processes.env.ProcessEnv` differs. Synchronous runs have size limits and a wall-clock
+deadline, enforced between Dask tasks so that a run past its time stops computing and answers
+with a ``RequestTimeout`` error instead of occupying a worker.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask
+from dask.callbacks import Callback
+
+from backend.app import Services
+from processes.env import Limits, ProcessEnv
+from processes.errors import OpenEOError, RequestTimeout
+from processes.graph import Evaluator, ProcessGraph, parse_process_graph
+from processes.save import SaveResult
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a synchronous run produced: a file to stream, or a JSON value."""
+
+    path: Path | None = None
+    media_type: str = "application/json"
+    filename: str | None = None
+    value: Any = None
+
+    def cleanup(self) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+class _Deadline(Callback):
+    def __init__(self, seconds: float):
+        super().__init__()
+        self._deadline = time.monotonic() + seconds
+        self._seconds = seconds
+
+    def _pretask(self, key, dsk, state):
+        if time.monotonic() > self._deadline:
+            raise RequestTimeout(
+                f"The computation took longer than the {self._seconds:.0f} s allowed for synchronous "
+                "processing. Narrow the extents or run it as a batch job."
+            )
+
+
+def graph_from_request(body: Any) -> ProcessGraph:
+    process = body.get("process") if isinstance(body, dict) else None
+    return parse_process_graph(process if process is not None else body)
+
+
+def sync_env(services: Services, user_id: str, *, validate_only: bool = False) -> ProcessEnv:
+    settings = services.settings
+    return ProcessEnv(
+        collections=services.catalog,
+        user_id=user_id,
+        limits=Limits(max_pixels=settings.sync_max_pixels),
+        validate_only=validate_only,
+    )
+
+
+def validate(services: Services, body: Any, user_id: str) -> list[dict[str, str]]:
+    """Errors of a process graph as ``[{"code", "message"}]`` (empty when valid); computes nothing."""
+    try:
+        graph = graph_from_request(body)
+        Evaluator(services.registry, sync_env(services, user_id, validate_only=True)).evaluate(graph)
+    except OpenEOError as err:
+        return [{"code": err.code, "message": err.message}]
+    return []
+
+
+def run_sync(services: Services, body: Any, user_id: str) -> SyncResult:
+    """Evaluate and compute. A file result lies in its own temporary folder: call ``cleanup()``."""
+    graph = graph_from_request(body)
+    value = Evaluator(services.registry, sync_env(services, user_id)).evaluate(graph)
+    settings = services.settings
+    with _Deadline(settings.sync_timeout_seconds), dask.config.set(scheduler="threads"):
+        if not isinstance(value, SaveResult):
+            from processes.formats.json import to_json_value
+
+            return SyncResult(value=to_json_value(value))
+        folder = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix="result-"))
+        try:
+            target = folder / value.filename
+            value.write(target)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return SyncResult(path=target, media_type=value.media_type, filename=value.filename)

@@ -1,0 +1,130 @@
+"""Settings: one frozen dataclass, read from ``TERRACUBE_*`` environment variables and an optional TOML file.
+
+Precedence: environment variable > TOML file (``TERRACUBE_CONFIG=path.toml``, keys as the field
+names) > default. The defaults give the embedded set-up: data in ``./data``, one demo user, the demo
+collections, the server on ``127.0.0.1:8080``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+API_VERSION = "1.2.0"
+API_PREFIX = "/openeo/1.2"
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable and the expected form."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    """Interface the server listens on (``TERRACUBE_HOST``)."""
+    port: int = 8080
+    """TCP port (``TERRACUBE_PORT``)."""
+    data_dir: Path = Path("data")
+    """Root of everything the server stores: demo data, the token secret, results (``TERRACUBE_DATA_DIR``)."""
+    users: Mapping[str, str] = field(default_factory=lambda: {"demo": "demo"})
+    """Basic-auth users as ``name:password,name:password`` (``TERRACUBE_USERS``)."""
+    secret: str | None = None
+    """Key that signs bearer tokens (``TERRACUBE_SECRET``); generated and stored in the data dir if unset."""
+    token_ttl_seconds: int = 86_400
+    """Lifetime of an issued bearer token (``TERRACUBE_TOKEN_TTL_SECONDS``)."""
+    stac: tuple[str, ...] = ()
+    """Extra STAC sources, comma-separated: static ``catalog.json``/``collection.json`` paths or STAC
+    API collection URLs (``TERRACUBE_STAC``)."""
+    demo: bool = True
+    """Serve the generated demo collections from ``<data_dir>/demo`` (``TERRACUBE_DEMO``)."""
+    sync_max_pixels: int = 400_000_000
+    """Most values one ``load_collection`` may give in a synchronous request (``TERRACUBE_SYNC_MAX_PIXELS``)."""
+    sync_timeout_seconds: int = 600
+    """Wall-clock limit of a synchronous request (``TERRACUBE_SYNC_TIMEOUT_SECONDS``)."""
+    workers: int = 2
+    """gunicorn worker processes (``TERRACUBE_WORKERS``)."""
+    threads: int = 4
+    """Threads per gunicorn worker (``TERRACUBE_THREADS``)."""
+    title: str = "Terracube"
+    """Title of the back-end in the capabilities (``TERRACUBE_TITLE``)."""
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.data_dir / "demo"
+
+    @property
+    def demo_catalog(self) -> Path:
+        return self.demo_dir / "catalog.json"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    def token_secret(self) -> str:
+        """The signing secret; generated once and kept in ``<data_dir>/secret`` when not configured."""
+        if self.secret:
+            return self.secret
+        path = self.data_dir / "secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+            except FileExistsError:  # another worker won the race; use its secret
+                pass
+        return path.read_text().strip()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        config = environ.get("TERRACUBE_CONFIG")
+        if config:
+            try:
+                values.update(tomllib.loads(Path(config).read_text()))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise SettingsError(f"TERRACUBE_CONFIG={config}: cannot read the TOML file: {exc}") from exc
+        for f in fields(cls):
+            raw = environ.get(f"TERRACUBE_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = raw
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise SettingsError(f"Unknown settings {sorted(unknown)}; known: {sorted(known)}.")
+        return cls(**{name: _convert(name, value) for name, value in values.items()})
+
+
+def _convert(name: str, value: Any) -> Any:
+    var = f"TERRACUBE_{name.upper()}"
+    try:
+        if name in ("port", "token_ttl_seconds", "sync_max_pixels", "sync_timeout_seconds", "workers", "threads"):
+            return int(value)
+        if name == "data_dir":
+            return Path(value)
+        if name == "demo":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        if name == "stac":
+            items = value if isinstance(value, list) else str(value).split(",")
+            return tuple(s.strip() for s in items if s.strip())
+        if name == "users":
+            if isinstance(value, Mapping):
+                return dict(value)
+            users = {}
+            for pair in str(value).split(","):
+                if not pair.strip():
+                    continue
+                user, sep, password = pair.strip().partition(":")
+                if not sep or not user or not password:
+                    raise ValueError(f"'{pair}' is not name:password")
+                users[user] = password
+            return users
+    except ValueError as exc:
+        raise SettingsError(f"{var}={value!r} is invalid: {exc}") from exc
+    return value

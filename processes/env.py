@@ -1,0 +1,66 @@
+"""The evaluation environment: everything a process may need besides its arguments.
+
+One :class:`ProcessEnv` is made per evaluation (a ``/result`` request, a batch job, a
+``/validation`` call, a map tile). Only the environment differs between those uses; the evaluator
+and the processes are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pystac
+
+
+class CollectionHandle(Protocol):
+    """One loadable collection (a static STAC collection or a STAC API collection)."""
+
+    id: str
+
+    def stac_collection(self) -> dict[str, Any]:
+        """The collection's STAC document (as a dict)."""
+        ...
+
+    def search(
+        self,
+        bbox: tuple[float, float, float, float] | None,
+        interval: tuple[str | None, str | None] | None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> list[pystac.Item]:
+        """Items intersecting ``bbox`` (WGS84 lon/lat) whose datetime is in ``[start, end)``."""
+        ...
+
+
+class CollectionSource(Protocol):
+    def get(self, collection_id: str) -> CollectionHandle:
+        """The collection, or ``CollectionNotFound`` naming the collections that exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of one evaluation."""
+
+    max_pixels: int | None = None
+    """Most pixels (values) a loaded cube may have; None for no limit (batch jobs)."""
+    max_items: int | None = None
+    """Most STAC items one load may stack."""
+
+
+@dataclass(frozen=True)
+class ProcessEnv:
+    """The environment of one evaluation."""
+
+    collections: CollectionSource
+    """Where ``load_collection`` finds collections."""
+    user_id: str | None = None
+    """The authenticated user, if any."""
+    limits: Limits = field(default_factory=Limits)
+    """Size limits (sync requests have some, batch jobs none)."""
+    work_dir: Path | None = None
+    """A private scratch folder for this evaluation."""
+    validate_only: bool = False
+    """True for ``/validation``: build the lazy result, never compute."""

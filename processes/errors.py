@@ -1,0 +1,98 @@
+"""The openEO error model: one exception class per openEO error code we raise.
+
+Every class carries the openEO ``code`` and the HTTP ``status`` from the API's ``errors.json``
+(``tests/unit/test_errors.py`` checks them against it). Messages say what was wrong and how to fix
+it. The HTTP layer (``backend/errors.py``) renders any :class:`OpenEOError` as
+``{"id", "code", "message", "links"}``; nothing in this module knows about HTTP frameworks.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OpenEOError(Exception):
+    """Base of all errors that reach a user as an openEO error document."""
+
+    code: ClassVar[str] = "Internal"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, node_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.node_id = node_id
+
+    def with_node(self, node_id: str) -> OpenEOError:
+        """Remember the process graph node the error happened in (first one wins)."""
+        if self.node_id is None:
+            self.node_id = node_id
+        return self
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _error(code: str, status: int, doc: str) -> type[OpenEOError]:
+    return type(code, (OpenEOError,), {"code": code, "status": status, "__doc__": doc})
+
+
+# --- general -------------------------------------------------------------------------------------
+class Internal(OpenEOError):
+    """An unexpected server error; the message names what failed."""
+
+    code = "Internal"
+    status = 500
+
+
+NotFound = _error("NotFound", 404, "The requested resource (URL) does not exist.")
+FeatureUnsupported = _error("FeatureUnsupported", 501, "The feature is not supported by this back-end.")
+RequestTimeout = _error("RequestTimeout", 408, "The request took longer than the allowed time.")
+BadRequest = _error("BadRequest", 400, "The request is malformed (e.g. its body is not valid JSON).")
+MethodNotAllowed = _error("MethodNotAllowed", 405, "The HTTP method is not allowed for this URL.")
+ContentTypeInvalid = _error("ContentTypeInvalid", 400, "The media type of the request body is not supported.")
+
+# --- authentication ------------------------------------------------------------------------------
+AuthenticationRequired = _error("AuthenticationRequired", 401, "The request needs an authenticated user.")
+AuthenticationSchemeInvalid = _error("AuthenticationSchemeInvalid", 403, "The authentication method is not supported.")
+TokenInvalid = _error("TokenInvalid", 403, "The bearer token has expired or is invalid.")
+CredentialsInvalid = _error("CredentialsInvalid", 403, "User name or password are not correct.")
+
+# --- data and processes --------------------------------------------------------------------------
+CollectionNotFound = _error("CollectionNotFound", 404, "The collection does not exist.")
+ProcessUnsupported = _error("ProcessUnsupported", 400, "The process is not available.")
+ProcessGraphInvalid = _error("ProcessGraphInvalid", 400, "The process graph is not valid.")
+ProcessGraphMissing = _error("ProcessGraphMissing", 400, "The request holds no process graph.")
+ProcessGraphComplexity = _error("ProcessGraphComplexity", 400, "The request is too large for synchronous processing.")
+ProcessParameterInvalid = _error("ProcessParameterInvalid", 400, "An argument of a process is invalid.")
+ProcessParameterRequired = _error("ProcessParameterRequired", 400, "A required argument of a process is missing.")
+ProcessParameterUnsupported = _error("ProcessParameterUnsupported", 400, "A process does not have the given parameter.")
+FormatUnsupported = _error("FormatUnsupported", 400, "The output format is not supported.")
+FormatArgumentInvalid = _error("FormatArgumentInvalid", 400, "An output format option is invalid.")
+NoDataAvailable = _error("NoDataAvailable", 400, "No data is available for the requested extent.")
+DimensionNotAvailable = _error("DimensionNotAvailable", 400, "A dimension with the given name does not exist.")
+DimensionMismatch = _error("DimensionMismatch", 400, "The cube has the wrong number of dimensions for the process.")
+BandNotAvailable = _error("BandNotAvailable", 400, "A band with the given name does not exist in the collection.")
+ParameterValueInvalid = _error("ParameterValueInvalid", 400, "A process graph parameter has no value.")
+LabelNotAvailable = _error("LabelNotAvailable", 400, "A label with the given name does not exist.")
+TooManyDimensions = _error("TooManyDimensions", 400, "The data cube has more dimensions than the process supports.")
+
+
+def parameter_invalid(process: str, parameter: str, reason: str) -> OpenEOError:
+    """The ``ProcessParameterInvalid`` error with the spec's message pattern."""
+    return ProcessParameterInvalid(
+        f"The value passed for parameter '{parameter}' in process '{process}' is invalid: {reason}"
+    )
+
+
+# Process-specific error codes from the process specs' ``exceptions`` (HTTP 400 each). Keyed by
+# code so implementations can raise ``process_error("NdviBandAmbiguous", "...")``.
+_PROCESS_ERRORS: dict[str, type[OpenEOError]] = {}
+
+
+def process_error(code: str, message: str) -> OpenEOError:
+    """An error with a process-specific openEO code (declared in the process' spec)."""
+    known = {cls.code: cls for cls in OpenEOError.__subclasses__()}
+    cls = known.get(code) or _PROCESS_ERRORS.get(code)
+    if cls is None:
+        cls = _PROCESS_ERRORS[code] = _error(code, 400, f"Process error '{code}' (see the process spec).")
+    return cls(message)

@@ -1,0 +1,288 @@
+"""Process graphs: parse, check and evaluate lazily.
+
+Parsing uses ``openeo-pg-parser-networkx`` for the structure of a graph (one result node per
+graph, ``from_node`` references that exist, no cycles, valid process ids, child graphs). It is given
+a *skeleton* of the graph in which literal data (inline GeoJSON, long arrays) is replaced by
+``None``: the parser walks every literal value, which would make a graph with 10,000 inline parcels
+take seconds to parse although its structure is tiny.
+
+Evaluation walks the original JSON from the result node, memoising each node's value. Arguments
+are resolved recursively: ``{"from_node"}`` evaluates that node, ``{"from_parameter"}`` looks the
+name up in the parameter scope (child graphs see their own parameters first, then their parents'),
+and ``{"process_graph"}`` becomes a :class:`Callback` that the process calls with its parameters.
+Processes return lazy values (Dask-backed cubes); computing happens in the output writers.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from processes.env import ProcessEnv
+from processes.errors import (
+    Internal,
+    OpenEOError,
+    ProcessGraphInvalid,
+    ProcessGraphMissing,
+    ProcessParameterInvalid,
+    ProcessParameterRequired,
+    ProcessParameterUnsupported,
+    ProcessUnsupported,
+)
+from processes.registry import Process, ProcessRegistry
+from processes.schema import check_literal
+
+_REFERENCE_KEYS = ("from_node", "from_parameter", "process_graph")
+
+
+@dataclass(frozen=True)
+class ProcessGraph:
+    """A structurally valid flat process graph (the JSON object of nodes) and its result node."""
+
+    nodes: Mapping[str, Mapping[str, Any]]
+    result_node: str
+
+    @property
+    def process_ids(self) -> set[str]:
+        """Ids of all processes used, in this graph and its child graphs."""
+        found: set[str] = set()
+
+        def walk(nodes: Mapping[str, Any]) -> None:
+            for node in nodes.values():
+                found.add(node["process_id"])
+                for child in _child_graphs(node.get("arguments", {})):
+                    walk(child)
+
+        walk(self.nodes)
+        return found
+
+
+def _child_graphs(value: Any):
+    if isinstance(value, dict):
+        if "process_graph" in value and isinstance(value["process_graph"], dict):
+            yield value["process_graph"]
+        else:
+            for v in value.values():
+                yield from _child_graphs(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _child_graphs(v)
+
+
+def _has_reference(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(k in value for k in _REFERENCE_KEYS) or any(_has_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_reference(v) for v in value)
+    return False
+
+
+def _skeleton(nodes: Mapping[str, Any]) -> dict[str, Any]:
+    """The graph with literal argument values replaced by None (see module docstring)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            if "process_graph" in value and isinstance(value["process_graph"], dict):
+                return {"process_graph": _skeleton(value["process_graph"])}
+            if "from_node" in value or "from_parameter" in value:
+                return value
+            return {k: strip(v) for k, v in value.items()} if _has_reference(value) else None
+        if isinstance(value, list):
+            return [strip(v) for v in value] if _has_reference(value) else None
+        return value
+
+    return {
+        node_id: {**node, "arguments": {k: strip(v) for k, v in (node.get("arguments") or {}).items()}}
+        for node_id, node in nodes.items()
+    }
+
+
+def _check_nodes(nodes: Any, where: str) -> None:
+    if not isinstance(nodes, dict) or not nodes:
+        raise ProcessGraphInvalid(f"{where}: a process graph must be a non-empty JSON object of nodes.")
+    for node_id, node in nodes.items():
+        if not isinstance(node, dict) or not isinstance(node.get("process_id"), str):
+            raise ProcessGraphInvalid(
+                f"{where}: node '{node_id}' must be an object with a string 'process_id'."
+            )
+        args = node.get("arguments", {})
+        if not isinstance(args, dict):
+            raise ProcessGraphInvalid(f"{where}: 'arguments' of node '{node_id}' must be a JSON object.")
+        for child in _child_graphs(args):
+            _check_nodes(child, f"{where}, child graph of node '{node_id}'")
+
+
+def parse_process_graph(document: Any) -> ProcessGraph:
+    """Parse a flat process graph, or an object holding it under ``process_graph``.
+
+    Raises ``ProcessGraphMissing``/``ProcessGraphInvalid`` with the reason.
+    """
+    if isinstance(document, dict) and "process_graph" in document:
+        nodes = document["process_graph"]
+    elif isinstance(document, dict) and document and all(
+        isinstance(n, dict) and "process_id" in n for n in document.values()
+    ):
+        nodes = document
+    else:
+        raise ProcessGraphMissing(
+            "The request holds no process graph: send {\"process\": {\"process_graph\": {...}}}."
+        )
+    _check_nodes(nodes, "process graph")
+    for node in _iter_all_nodes(nodes):
+        node.setdefault("arguments", {})
+
+    from openeo_pg_parser_networkx import OpenEOProcessGraph  # heavy import, only when parsing
+
+    try:
+        OpenEOProcessGraph({"process_graph": _skeleton(nodes)})
+    except Exception as exc:  # the parser raises bare Exceptions and pydantic errors
+        raise ProcessGraphInvalid(f"Invalid process graph: {_parser_message(exc)}") from None
+    return ProcessGraph(nodes=nodes, result_node=_result_node(nodes))
+
+
+def _iter_all_nodes(nodes: Mapping[str, Any]):
+    for node in nodes.values():
+        yield node
+        for child in _child_graphs(node.get("arguments", {})):
+            yield from _iter_all_nodes(child)
+
+
+def _result_node(nodes: Mapping[str, Any]) -> str:
+    results = [node_id for node_id, node in nodes.items() if node.get("result") is True]
+    if len(results) != 1:
+        raise ProcessGraphInvalid(
+            f"A process graph needs exactly one node with \"result\": true; found {len(results)}"
+            + (f" ({', '.join(results)})" if results else "")
+            + "."
+        )
+    return results[0]
+
+
+def _parser_message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors()[:3]:
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "process_graph")
+            parts.append(f"{loc}: {err.get('msg')}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+class Callback:
+    """A child process graph, callable with its parameters as keyword arguments."""
+
+    def __init__(self, graph: ProcessGraph, evaluator: Evaluator, scope: Mapping[str, Any]):
+        self.graph = graph
+        self._evaluator = evaluator
+        self._scope = scope
+
+    def __call__(self, **parameters: Any) -> Any:
+        return self._evaluator.evaluate(self.graph, ChainMap(parameters, self._scope))
+
+    @property
+    def single_process(self) -> str | None:
+        """The process id if the child graph is one node, else None (for fast paths)."""
+        if len(self.graph.nodes) == 1:
+            return next(iter(self.graph.nodes.values()))["process_id"]
+        return None
+
+    def __repr__(self) -> str:
+        return f"Callback({sorted(self.graph.process_ids)})"
+
+
+class Evaluator:
+    """Evaluates process graphs with one registry and one environment."""
+
+    def __init__(self, registry: ProcessRegistry, env: ProcessEnv):
+        self.registry = registry
+        self.env = env
+
+    def evaluate(self, graph: ProcessGraph, parameters: Mapping[str, Any] | None = None) -> Any:
+        cache: dict[str, Any] = {}
+        return self._node(graph, graph.result_node, ChainMap(dict(parameters or {})), cache)
+
+    def _node(self, graph: ProcessGraph, node_id: str, scope: ChainMap, cache: dict) -> Any:
+        if node_id in cache:
+            return cache[node_id]
+        node = graph.nodes[node_id]
+        process = self._process(node, node_id)
+        raw_arguments = node.get("arguments", {})
+        self._check_arguments(process, raw_arguments, node_id)
+        arguments = {name: self._resolve(value, graph, scope, cache) for name, value in raw_arguments.items()}
+        kwargs = dict(arguments)
+        if process.needs_env:
+            kwargs["env"] = self.env
+        try:
+            result = process.implementation(**kwargs)
+        except OpenEOError as err:
+            raise err.with_node(node_id) from None
+        except Exception as exc:  # a library error inside a process: say where and what
+            raise Internal(
+                f"Process '{process.id}' (node '{node_id}') failed: {type(exc).__name__}: {exc}",
+                node_id=node_id,
+            ) from exc
+        cache[node_id] = result
+        return result
+
+    def _process(self, node: Mapping[str, Any], node_id: str) -> Process:
+        process_id = node["process_id"]
+        namespace = node.get("namespace")
+        if namespace not in (None, "backend", "predefined"):
+            raise ProcessUnsupported(
+                f"Process '{process_id}' in namespace '{namespace}' (node '{node_id}') is not available: "
+                "only the back-end's predefined processes (namespace null) are supported.",
+                node_id=node_id,
+            )
+        try:
+            return self.registry[process_id]
+        except ProcessUnsupported as err:
+            raise err.with_node(node_id) from None
+
+    @staticmethod
+    def _check_arguments(process: Process, arguments: Mapping[str, Any], node_id: str) -> None:
+        """Names against the spec, and literal values (no references inside) against their schema."""
+        known = process.parameter_names
+        for name, value in arguments.items():
+            if name not in known:
+                raise ProcessParameterUnsupported(
+                    f"Process '{process.id}' does not support parameter '{name}' (node '{node_id}'); "
+                    f"its parameters are: {', '.join(known) or 'none'}.",
+                    node_id=node_id,
+                )
+            if not _has_reference(value):
+                problem = check_literal(process, name, value)
+                if problem:
+                    raise ProcessParameterInvalid(
+                        f"The value passed for parameter '{name}' in process '{process.id}' (node '{node_id}') "
+                        f"is invalid: {problem}",
+                        node_id=node_id,
+                    )
+        for name in process.required_parameters:
+            if name not in arguments:
+                raise ProcessParameterRequired(
+                    f"Process '{process.id}' parameter '{name}' is required (node '{node_id}').",
+                    node_id=node_id,
+                )
+
+    def _resolve(self, value: Any, graph: ProcessGraph, scope: ChainMap, cache: dict) -> Any:
+        if isinstance(value, dict):
+            if "from_node" in value and len(value) == 1:
+                return self._node(graph, value["from_node"], scope, cache)
+            if "from_parameter" in value and len(value) == 1:
+                name = value["from_parameter"]
+                if name not in scope:
+                    raise ProcessParameterRequired(
+                        f"The process graph refers to parameter '{name}', which has no value here. "
+                        f"Parameters available: {', '.join(sorted(scope)) or 'none'}."
+                    )
+                return scope[name]
+            if "process_graph" in value and isinstance(value["process_graph"], dict):
+                nodes = value["process_graph"]
+                return Callback(ProcessGraph(nodes, _result_node(nodes)), self, scope)
+            return {k: self._resolve(v, graph, scope, cache) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(v, graph, scope, cache) for v in value]
+        return value

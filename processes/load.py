@@ -1,0 +1,297 @@
+"""Loading data: ``load_collection`` from the back-end's STAC catalog.
+
+The pipeline: check the arguments → search the collection's items (bbox in WGS84, left-closed time
+interval, property filters) → stack them lazily with stackstac on the collection's native grid
+(pixel-centre coordinates, float32 with NaN as nodata, digital numbers as stored: no rescaling) →
+mosaic items of the same day → cut to the pixels whose centres lie in the extent → openEO
+dimension names and types. Nothing is read from the rasters here; reading happens per chunk when a
+result is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyproj
+import stackstac
+import xarray as xr
+
+from processes.cube import new_cube, with_band_metadata
+from processes.env import ProcessEnv
+from processes.errors import NoDataAvailable, ProcessGraphComplexity, parameter_invalid
+from processes.geometry import (
+    BoundingBox,
+    bbox_of,
+    geojson_geometries,
+    geometry_mask,
+    is_geojson,
+    parse_bbox,
+    polygons_only,
+    reproject_geometries,
+    WGS84,
+)
+from processes.stac import item_for_stacking
+from processes.temporal import parse_interval
+
+CHUNK_SIZE = 1024
+
+
+def load_collection(
+    id: str,
+    spatial_extent: Any = None,
+    temporal_extent: Any = None,
+    bands: list[str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    env: ProcessEnv,
+) -> xr.DataArray:
+    collection = env.collections.get(id)
+    metadata = collection.stac_collection()
+    band_table = collection_bands(metadata)
+    selected = _select_bands(id, bands, band_table)
+
+    bbox, polygons = _spatial_filter(spatial_extent)
+    interval = parse_interval(temporal_extent, "load_collection", "temporal_extent")
+    conditions = _property_conditions(properties)
+
+    search_bbox = bbox.to_crs(WGS84).bounds if bbox is not None else None
+    items = collection.search(search_bbox, interval, conditions)
+    if not items:
+        raise NoDataAvailable(
+            f"No data in collection '{id}' for the requested extent"
+            f"{' ' + _describe_extent(bbox, interval)}. Check the extents against GET /collections/{id}."
+        )
+    if env.limits.max_items is not None and len(items) > env.limits.max_items:
+        raise ProcessGraphComplexity(
+            f"The request would stack {len(items)} items of '{id}' (limit {env.limits.max_items} for "
+            "synchronous processing). Narrow the extents or use a batch job."
+        )
+
+    crs = _native_crs(metadata, items)
+    assets = [band_table[b]["asset"] for b in selected]
+    resolution = _resolution(items, assets, metadata)
+    bounds = None
+    if bbox is not None:
+        native = bbox.to_crs(crs)
+        pad = resolution  # stack one pixel more; the exact cut by pixel centre follows
+        bounds = (native.west - pad, native.south - pad, native.east + pad, native.north + pad)
+
+    stacked = stackstac.stack(
+        [item_for_stacking(item) for item in items],
+        assets=assets,
+        epsg=crs.to_epsg(),
+        resolution=resolution,
+        bounds=bounds,
+        snap_bounds=True,
+        xy_coords="center",
+        dtype="float32",
+        fill_value=np.float32(np.nan),
+        rescale=False,
+        chunksize=CHUNK_SIZE,
+        properties=False,
+        band_coords=False,
+    )
+    stacked = _mosaic_same_day(stacked)
+    if bbox is not None:
+        native = bbox.to_crs(crs)
+        stacked = stacked.sel(x=slice(native.west, native.east), y=slice(native.north, native.south))
+    if stacked.sizes["x"] == 0 or stacked.sizes["y"] == 0:
+        raise NoDataAvailable(f"The spatial extent selects no pixel of collection '{id}': it is smaller than a pixel.")
+
+    cube = new_cube(
+        stacked.data,
+        {
+            "t": ("temporal", stacked["time"].values),
+            "bands": ("bands", selected),
+            "y": ("spatial", stacked["y"].values),
+            "x": ("spatial", stacked["x"].values),
+        },
+        crs=crs,
+        name=id,
+    )
+    cube = with_band_metadata(cube, {b: band_table[b]["meta"] for b in selected})
+    if polygons is not None:
+        geoms = reproject_geometries(polygons, WGS84, crs)
+        mask = geometry_mask(geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:])
+        cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
+    _check_size(cube, env, id)
+    return cube
+
+
+# --- collection metadata --------------------------------------------------------------------------
+def collection_bands(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{band name: {"asset": asset key, "meta": {common_name, center_wavelength, …}}}`` in order.
+
+    Bands come from ``summaries["eo:bands"]`` (or ``bands``) matched to ``item_assets``; assets
+    holding one band are addressed by that band's name, others by their key.
+    """
+    item_assets = metadata.get("item_assets") or {}
+    by_band: dict[str, str] = {}
+    for key, asset in item_assets.items():
+        asset_bands = asset.get("eo:bands") or asset.get("bands") or []
+        if len(asset_bands) == 1 and "name" in asset_bands[0]:
+            by_band[asset_bands[0]["name"]] = key
+    summaries = metadata.get("summaries") or {}
+    listed = summaries.get("eo:bands") or summaries.get("bands") or []
+    table: dict[str, dict[str, Any]] = {}
+    for band in listed:
+        name = band.get("name")
+        if not name:
+            continue
+        asset = by_band.get(name) or (name if name in item_assets or not item_assets else None)
+        if asset is None:
+            continue
+        meta = {k: band[k] for k in ("common_name", "center_wavelength", "full_width_half_max") if k in band}
+        table[name] = {"asset": asset, "meta": meta}
+    if not table:
+        dims = metadata.get("cube:dimensions") or {}
+        for dim in dims.values():
+            if dim.get("type") == "bands":
+                for name in dim.get("values", []):
+                    table[name] = {"asset": name, "meta": {}}
+    return table
+
+
+def _select_bands(collection_id: str, bands: Any, table: dict[str, dict[str, Any]]) -> list[str]:
+    if bands is None:
+        if not table:
+            raise parameter_invalid(
+                "load_collection", "bands", f"collection '{collection_id}' declares no bands in its metadata."
+            )
+        return list(table)
+    if not isinstance(bands, list) or not bands or not all(isinstance(b, str) for b in bands):
+        raise parameter_invalid("load_collection", "bands", "expected a non-empty list of band names or null.")
+    by_common = {}
+    for name, info in table.items():
+        common = info["meta"].get("common_name")
+        if common:
+            by_common.setdefault(common, name)
+    selected = []
+    for band in bands:
+        if band in table:
+            selected.append(band)
+        elif band in by_common:
+            selected.append(by_common[band])
+        else:
+            raise parameter_invalid(
+                "load_collection",
+                "bands",
+                f"band '{band}' is not in collection '{collection_id}'; it has {', '.join(table)}.",
+            )
+    return selected
+
+
+def _native_crs(metadata: Mapping[str, Any], items: list) -> pyproj.CRS:
+    dims = metadata.get("cube:dimensions") or {}
+    for dim in dims.values():
+        if dim.get("type") == "spatial" and dim.get("reference_system") is not None:
+            ref = dim["reference_system"]
+            if not isinstance(ref, dict):
+                return pyproj.CRS.from_user_input(ref)
+    codes = []
+    for item in items:
+        props = item.properties
+        code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
+        if code:
+            codes.append(code)
+    if not codes:
+        return WGS84
+    most_common = pd.Series(codes).value_counts().index[0]
+    return pyproj.CRS.from_user_input(most_common)
+
+
+def _resolution(items: list, assets: list[str], metadata: Mapping[str, Any]) -> float:
+    """The finest pixel size among the requested assets (all bands are stacked on that grid)."""
+    sizes = []
+    for item in items[:50]:
+        for key in assets:
+            asset = item.assets.get(key)
+            transform = (asset.extra_fields.get("proj:transform") if asset else None) or item.properties.get(
+                "proj:transform"
+            )
+            if transform:
+                sizes.append(abs(float(transform[0])))
+    if sizes:
+        return min(sizes)
+    dims = metadata.get("cube:dimensions") or {}
+    steps = [d.get("step") for d in dims.values() if d.get("type") == "spatial" and d.get("step")]
+    if steps:
+        return float(min(steps))
+    raise parameter_invalid(
+        "load_collection", "id", "the collection's items carry no proj:transform and no cube:dimensions step."
+    )
+
+
+# --- arguments -----------------------------------------------------------------------------------
+def _spatial_filter(extent: Any) -> tuple[BoundingBox | None, list | None]:
+    if extent is None:
+        return None, None
+    if is_geojson(extent):
+        geoms = polygons_only(
+            geojson_geometries(extent, "load_collection", "spatial_extent"), "load_collection", "spatial_extent"
+        )
+        return bbox_of(geoms, WGS84), geoms
+    return parse_bbox(extent, "load_collection", "spatial_extent"), None
+
+
+def _property_conditions(properties: Any) -> dict[str, Any] | None:
+    if not properties:
+        return None
+    if not isinstance(properties, Mapping):
+        raise parameter_invalid("load_collection", "properties", "expected an object of property filters.")
+    conditions = {}
+    for name, callback in properties.items():
+        if not callable(callback):
+            raise parameter_invalid(
+                "load_collection", "properties", f"the filter for '{name}' must be a process graph."
+            )
+
+        def condition(value: Any, _callback=callback) -> bool:
+            return value is not None and _callback(value=value) is True
+
+        conditions[name] = condition
+    return conditions
+
+
+def _describe_extent(bbox: BoundingBox | None, interval: tuple[str | None, str | None] | None) -> str:
+    parts = []
+    if bbox is not None:
+        parts.append(f"bbox {list(bbox.bounds)} (EPSG:{bbox.crs.to_epsg()})")
+    if interval is not None:
+        parts.append(f"time [{interval[0]}, {interval[1]})")
+    return " and ".join(parts)
+
+
+# --- stacking ------------------------------------------------------------------------------------
+def _mosaic_same_day(stacked: xr.DataArray) -> xr.DataArray:
+    """One time step per day: items of one day (neighbouring tiles) are mosaicked, first valid wins."""
+    times = pd.DatetimeIndex(stacked["time"].values)
+    days = times.normalize()
+    if not days.has_duplicates:
+        return stacked.drop_vars([c for c in stacked.coords if c not in ("time", "band", "y", "x")])
+    labels = []
+    layers = []
+    for day in days.unique():
+        positions = np.flatnonzero(days == day)
+        group = stacked.isel(time=positions)
+        labels.append(times[positions].min())
+        layers.append(stackstac.mosaic(group, dim="time") if len(positions) > 1 else group.isel(time=0))
+    mosaic = xr.concat(layers, dim="time", coords="minimal", compat="override", join="override")
+    mosaic = mosaic.assign_coords(time=pd.DatetimeIndex(labels))
+    return mosaic.drop_vars([c for c in mosaic.coords if c not in ("time", "band", "y", "x")])
+
+
+def _check_size(cube: xr.DataArray, env: ProcessEnv, collection_id: str) -> None:
+    limit = env.limits.max_pixels
+    if limit is not None and cube.size > limit:
+        raise ProcessGraphComplexity(
+            f"Loading '{collection_id}' with these extents gives {cube.size:,} values "
+            f"({' × '.join(f'{d} {n}' for d, n in cube.sizes.items())}); synchronous requests are limited to "
+            f"{limit:,}. Narrow the spatial/temporal extent or the bands, or run it as a batch job."
+        )
+
+
+PROCESSES = {"load_collection": load_collection}

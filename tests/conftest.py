@@ -1,0 +1,161 @@
+"""Shared fixtures: generated demo data, the real server on a free port, the openEO client.
+
+``live_server`` starts ``terracube serve`` (gunicorn, real HTTP) as a subprocess over demo data
+generated once per test session, plus the Bolzano Sentinel-2 sample from ``../shared/data`` when it
+exists. ``app``/``client`` give a Flask app and test client with fresh settings for narrow API tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+BOLZANO_CATALOG = SHARED_DATA / "s2-bolzano" / "catalog.json"
+USERS = {"demo": "demo", "alice": "alice-secret"}
+
+
+def shared_path(relative: str) -> Path:
+    """A file of ``../shared/data``; skips the test with the reason where it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"needs the shared sample data at {path} (not part of a user's clone)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """The small demo data set, generated once per session."""
+    from backend.demo import generate_demo
+
+    data_dir = tmp_path_factory.mktemp("terracube-data")
+    generate_demo(data_dir / "demo", "small")
+    return data_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    root: str
+    """e.g. ``http://127.0.0.1:PORT``"""
+    data_dir: Path
+
+    @property
+    def api(self) -> str:
+        return f"{self.root}/openeo/1.2"
+
+    def token(self, user: str = "demo") -> str:
+        response = requests.get(f"{self.api}/credentials/basic", auth=(user, USERS[user]), timeout=30)
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def headers(self, user: str = "demo") -> dict[str, str]:
+        return {"Authorization": f"Bearer basic//{self.token(user)}"}
+
+
+def server_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TERRACUBE_")}
+    env.update(
+        TERRACUBE_HOST="127.0.0.1",
+        TERRACUBE_PORT=str(port),
+        TERRACUBE_DATA_DIR=str(data_dir),
+        TERRACUBE_USERS=",".join(f"{u}:{p}" for u, p in USERS.items()),
+        TERRACUBE_WORKERS="2",
+        TERRACUBE_THREADS="2",
+    )
+    if BOLZANO_CATALOG.exists():
+        env["TERRACUBE_STAC"] = str(BOLZANO_CATALOG)
+    env.update(extra)
+    return env
+
+
+def start_server(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def wait_until_up(root: str, process: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            if requests.get(f"{root}/.well-known/openeo", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"server did not come up in {timeout} s:\n{log_path.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_data: Path) -> Iterator[LiveServer]:
+    port = _free_port()
+    log_path = demo_data / "server.log"
+    process = start_server(server_env(demo_data, port), log_path)
+    root = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(root, process, log_path)
+        yield LiveServer(root, demo_data)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def connection(live_server: LiveServer):
+    """The real openEO Python client, logged in as the demo user."""
+    import openeo
+
+    return openeo.connect(live_server.root).authenticate_basic("demo", "demo")
+
+
+@pytest.fixture
+def app(demo_data: Path, tmp_path: Path):
+    from backend.app import create_app
+    from backend.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path,
+        users=USERS,
+        secret="test-secret",
+        stac=(str(demo_data / "demo" / "catalog.json"),),
+        demo=False,
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def auth_headers(client) -> dict[str, str]:
+    import base64
+
+    basic = base64.b64encode(b"demo:demo").decode()
+    token = client.get("/openeo/1.2/credentials/basic", headers={"Authorization": f"Basic {basic}"}).json[
+        "access_token"
+    ]
+    return {"Authorization": f"Bearer basic//{token}"}
