@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import jwt
 from flask import Request
 
-from processes.errors import AuthenticationRequired, AuthenticationSchemeInvalid, CredentialsInvalid, TokenInvalid
+from processes.errors import (
+    AuthenticationRequired,
+    AuthenticationSchemeInvalid,
+    CredentialsInvalid,
+    TokenInvalid,
+)
 
 BASIC_PREFIX = "basic//"
 _ALGORITHM = "HS256"

@@ -15,13 +15,13 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from processes.errors import (
+    BadRequest as BadRequestError,
+)
+from processes.errors import (
     Internal,
     MethodNotAllowed,
     NotFound,
     OpenEOError,
-)
-from processes.errors import (
-    BadRequest as BadRequestError,
 )
 
 log = logging.getLogger(__name__)

@@ -187,8 +187,10 @@ def ndvi(data: Any, nir: str = "nir", red: str = "red", target_band: str | None 
         )
     nir_band = _resolve_band(cube, dim, nir, "nir")
     red_band = _resolve_band(cube, dim, red, "red")
-    nir_values = cube.sel({dim: nir_band}, drop=True)
-    red_values = cube.sel({dim: red_band}, drop=True)
+    # integer bands (uint16 digital numbers) would wrap around in nir - red
+    float_type = np.result_type(cube.dtype, np.float32)
+    nir_values = cube.sel({dim: nir_band}, drop=True).astype(float_type)
+    red_values = cube.sel({dim: red_band}, drop=True).astype(float_type)
     result = (nir_values - red_values) / (nir_values + red_values)
     if target_band is None:
         return result

@@ -23,6 +23,7 @@ from processes.cube import new_cube, with_band_metadata
 from processes.env import ProcessEnv
 from processes.errors import NoDataAvailable, ProcessGraphComplexity, parameter_invalid
 from processes.geometry import (
+    WGS84,
     BoundingBox,
     bbox_of,
     geojson_geometries,
@@ -31,7 +32,6 @@ from processes.geometry import (
     parse_bbox,
     polygons_only,
     reproject_geometries,
-    WGS84,
 )
 from processes.stac import item_for_stacking
 from processes.temporal import parse_interval

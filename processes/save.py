@@ -40,9 +40,7 @@ def save_result(data: Any, format: str, options: Mapping[str, Any] | None = None
     if not isinstance(format, str):
         raise parameter_invalid("save_result", "format", "expected the name of an output format, e.g. 'GTiff'.")
     output_format = get_output_format(format)
-    options = dict(options or {})
-    output_format.check(data, options)
-    return SaveResult(data, output_format, options)
+    return SaveResult(data, output_format, output_format.check(data, dict(options or {})))
 
 
 PROCESSES = {"save_result": save_result}

@@ -7,17 +7,14 @@ exists. ``app``/``client`` give a Flask app and test client with fresh settings 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+
+from backend.devserver import running_server
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -43,12 +40,6 @@ def demo_data(tmp_path_factory) -> Path:
     return data_dir
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class LiveServer:
     root: str
@@ -68,58 +59,23 @@ class LiveServer:
         return {"Authorization": f"Bearer basic//{self.token(user)}"}
 
 
-def server_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TERRACUBE_")}
-    env.update(
-        TERRACUBE_HOST="127.0.0.1",
-        TERRACUBE_PORT=str(port),
-        TERRACUBE_DATA_DIR=str(data_dir),
-        TERRACUBE_USERS=",".join(f"{u}:{p}" for u, p in USERS.items()),
-        TERRACUBE_WORKERS="2",
-        TERRACUBE_THREADS="2",
-    )
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "TERRACUBE_DATA_DIR": str(data_dir),
+        "TERRACUBE_USERS": ",".join(f"{u}:{p}" for u, p in USERS.items()),
+        "TERRACUBE_WORKERS": "2",
+        "TERRACUBE_THREADS": "2",
+    }
     if BOLZANO_CATALOG.exists():
         env["TERRACUBE_STAC"] = str(BOLZANO_CATALOG)
     env.update(extra)
     return env
 
 
-def start_server(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-    )
-
-
-def wait_until_up(root: str, process: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            if requests.get(f"{root}/.well-known/openeo", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server did not come up in {timeout} s:\n{log_path.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="session")
 def live_server(demo_data: Path) -> Iterator[LiveServer]:
-    port = _free_port()
-    log_path = demo_data / "server.log"
-    process = start_server(server_env(demo_data, port), log_path)
-    root = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(root, process, log_path)
+    with running_server(server_env(demo_data), demo_data / "server.log") as root:
         yield LiveServer(root, demo_data)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ def test_bbox_outside_the_data(live_server):
 
 def test_unknown_output_format(live_server):
     response = post_result(live_server, graph(
-        a=load(extent={"west": 0, "south": 0, "east": 1, "north": 1}),
+        a=load(),
         b={"process_id": "save_result", "arguments": {"data": {"from_node": "a"}, "format": "BMP"}},
     ))
     body = assert_openeo_error(response, 400, "FormatUnsupported")

@@ -148,9 +148,7 @@ def test_json_output_of_a_small_cube(connection):
         temporal_extent=["2023-05-01", "2023-06-01"],
         bands=["B04", "B08"],
     ).ndvi().reduce_dimension(dimension="t", reducer="max")
-    body = cube.save_result("JSON").execute()
-    if isinstance(body, (bytes, str)):
-        body = json.loads(body)
+    body = json.loads(cube.download(format="JSON"))
     assert body["type"] == "datacube"
     assert body["order"] == ["y", "x"]
     assert len(body["data"]) == 4 and len(body["data"][0]) == 4
