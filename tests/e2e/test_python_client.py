@@ -151,4 +151,5 @@ def test_json_output_of_a_small_cube(connection):
     body = json.loads(cube.download(format="JSON"))
     assert body["type"] == "datacube"
     assert body["order"] == ["y", "x"]
-    assert len(body["data"]) == 4 and len(body["data"][0]) == 4
+    # box edges fall on pixel centres, which count as inside: 5 × 5 pixels
+    assert len(body["data"]) == 5 and len(body["data"][0]) == 5
