@@ -85,3 +85,15 @@ def versions():
             ]
         }
     )
+
+
+@blueprint.get("/udf_runtimes")
+def udf_runtimes():
+    # No UDF runtime is offered yet: an honest, empty listing.
+    return jsonify({})
+
+
+@blueprint.get("/service_types")
+def service_types():
+    # No secondary web service type is offered yet: an honest, empty listing.
+    return jsonify({})

@@ -28,7 +28,7 @@ from backend.demo.sizes import DemoSize, demo_size
 from backend.demo.stac import DEMO_SIZE_FIELD, DEMO_VERSION_FIELD, build_catalog, s2_collection, save_catalog
 
 DEMO_S2_COLLECTION = "DEMO_SENTINEL2_L2A"
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 """Bump when the generated data changes, so existing demo output of an older generator is regenerated."""
 
 CATALOG_FILE = "catalog.json"

@@ -81,7 +81,6 @@ def s2_collection(collection_id: str, size: DemoSize, acquisitions: Sequence[S2A
     times = sorted(a.datetime for a in acquisitions)
     scene = scene_grid(size)
     x_min, y_min, x_max, y_max = scene.bounds
-    cloud_covers = [a.cloud_cover for a in acquisitions]
     collection = pystac.Collection(
         id=collection_id,
         title="Sentinel-2 L2A (synthetic demo)",
@@ -107,7 +106,8 @@ def s2_collection(collection_id: str, size: DemoSize, acquisitions: Sequence[S2A
             "gsd": sorted({b.resolution for b in S2_BANDS}),
             "proj:epsg": [DEMO_EPSG],
             "eo:bands": [_eo_band(b) for b in S2_BANDS],
-            "eo:cloud_cover": {"minimum": min(cloud_covers), "maximum": max(cloud_covers)},
+            # No range summary for eo:cloud_cover (it is on every item): the openEO API schema makes a
+            # {minimum, maximum} summary match two of its oneOf branches, so validators reject it.
         }),
         extra_fields={
             "item_assets": {b.name: _asset_fields(b) | {"type": COG_MEDIA_TYPE, "roles": ["data"]} for b in S2_BANDS},
