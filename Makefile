@@ -25,7 +25,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check backend processes udf tests conformance bench
+	$(VENV)/bin/ruff check backend processes udf tests conformance
 
 conformance-general: install
 	$(PY) conformance/run_general.py

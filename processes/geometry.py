@@ -21,7 +21,6 @@ from affine import Affine
 from pyproj.exceptions import CRSError
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shapely_transform
 
 from processes.errors import parameter_invalid
 
@@ -129,7 +128,7 @@ def reproject_geometries(geoms: list[BaseGeometry], src: pyproj.CRS, dst: pyproj
     if pyproj.CRS(src) == pyproj.CRS(dst):
         return geoms
     transformer = pyproj.Transformer.from_crs(src, dst, always_xy=True)
-    return [shapely_transform(transformer.transform, g) for g in geoms]
+    return list(shapely.transform(np.asarray(geoms, dtype=object), transformer.transform, interleaved=False))
 
 
 def bbox_of(geoms: list[BaseGeometry], crs: pyproj.CRS) -> BoundingBox:
@@ -149,7 +148,7 @@ def geometry_mask(
     """
     dx = float(x[1] - x[0]) if len(x) > 1 else 1.0
     dy = float(y[1] - y[0]) if len(y) > 1 else -1.0
-    origin = Affine.translation(float(x[0]) - dx / 2, float(y[0]) - dy / 2) * Affine.scale(dx, dy)
+    origin = Affine.translation(float(x[0]) - dx / 2, float(y[0]) - dy / 2) @ Affine.scale(dx, dy)
     wanted = shapely.union_all(np.asarray(geoms, dtype=object))
 
     def block(block_info=None) -> np.ndarray:
@@ -160,13 +159,13 @@ def geometry_mask(
         if local.is_empty:
             return np.zeros(shape_, dtype=bool)
         return rasterio.features.geometry_mask(
-            [local], out_shape=shape_, transform=origin * Affine.translation(x0, y0), invert=True
+            [local], out_shape=shape_, transform=origin @ Affine.translation(x0, y0), invert=True
         )
 
     return da.map_blocks(block, chunks=chunks, dtype=bool, meta=np.array((), dtype=bool))
 
 
 def _window_bounds(transform: Affine, y0: int, y1: int, x0: int, x1: int) -> tuple[float, float, float, float]:
-    xa, ya = transform * (x0, y0)
-    xb, yb = transform * (x1, y1)
+    xa, ya = transform @ (x0, y0)
+    xb, yb = transform @ (x1, y1)
     return min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)

@@ -74,8 +74,10 @@ def load_collection(
     assets = [band_table[b]["asset"] for b in selected]
     resolution = _resolution(items, assets, metadata)
     bounds = None
+    native_geoms = reproject_geometries(polygons, WGS84, crs) if polygons is not None else None
     if bbox is not None:
-        native = bbox.to_crs(crs)
+        # for polygons, the bbox of the reprojected polygons is tighter than the reprojected bbox
+        native = bbox_of(native_geoms, crs) if native_geoms is not None else bbox.to_crs(crs)
         pad = resolution  # stack one pixel more; the exact cut by pixel centre follows
         bounds = (native.west - pad, native.south - pad, native.east + pad, native.north + pad)
 
@@ -96,7 +98,6 @@ def load_collection(
     )
     stacked = _mosaic_same_day(stacked)
     if bbox is not None:
-        native = bbox.to_crs(crs)
         stacked = stacked.sel(x=slice(native.west, native.east), y=slice(native.north, native.south))
     if stacked.sizes["x"] == 0 or stacked.sizes["y"] == 0:
         raise NoDataAvailable(f"The spatial extent selects no pixel of collection '{id}': it is smaller than a pixel.")
@@ -113,9 +114,8 @@ def load_collection(
         name=id,
     )
     cube = with_band_metadata(cube, {b: band_table[b]["meta"] for b in selected})
-    if polygons is not None:
-        geoms = reproject_geometries(polygons, WGS84, crs)
-        mask = geometry_mask(geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:])
+    if native_geoms is not None:
+        mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:])
         cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
     _check_size(cube, env, id)
     return cube

@@ -116,7 +116,7 @@ def _transform(cube: xr.DataArray, y: str, x: str) -> Affine:
         res_x = float(xs[1] - xs[0])
     if len(ys) > 1:
         res_y = float(ys[1] - ys[0])
-    return Affine.translation(xs[0] - res_x / 2, ys[0] - res_y / 2) * Affine.scale(res_x, res_y)
+    return Affine.translation(xs[0] - res_x / 2, ys[0] - res_y / 2) @ Affine.scale(res_x, res_y)
 
 
 class _WindowWriter:
