@@ -125,6 +125,8 @@ def _convert(name: str, value: Any) -> Any:
                     raise ValueError(f"'{pair}' is not name:password")
                 users[user] = password
             return users
+        if name == "secret" and value is not None and len(str(value)) < 32:
+            raise ValueError("use at least 32 characters (HS256 needs a key of 256 bits)")
     except ValueError as exc:
-        raise SettingsError(f"{var}={value!r} is invalid: {exc}") from exc
+        raise SettingsError(f"{var} is invalid: {exc}") from exc
     return value

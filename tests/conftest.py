@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 BOLZANO_CATALOG = SHARED_DATA / "s2-bolzano" / "catalog.json"
 USERS = {"demo": "demo", "alice": "alice-secret"}
+TEST_SECRET = "a-test-secret-of-forty-characters-length"
 
 
 def shared_path(relative: str) -> Path:
@@ -94,7 +95,7 @@ def app(demo_data: Path, tmp_path: Path):
     settings = Settings(
         data_dir=tmp_path,
         users=USERS,
-        secret="test-secret",
+        secret=TEST_SECRET,
         stac=(str(demo_data / "demo" / "catalog.json"),),
         demo=False,
     )

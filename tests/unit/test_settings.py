@@ -50,3 +50,8 @@ def test_token_secret_is_generated_once_and_kept(tmp_path):
     assert len(first) > 40
     assert Settings(data_dir=tmp_path).token_secret() == first
     assert (tmp_path / "secret").stat().st_mode & 0o077 == 0
+
+
+def test_a_short_token_secret_is_refused():
+    with pytest.raises(SettingsError, match="TERRACUBE_SECRET.*32 characters"):
+        Settings.from_env({"TERRACUBE_SECRET": "short"})
