@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyproj
+import pystac
 import stackstac
 import xarray as xr
 
 from processes.cube import new_cube, with_band_metadata
-from processes.env import ProcessEnv
+from processes.env import CollectionHandle, ProcessEnv
 from processes.errors import NoDataAvailable, ProcessGraphComplexity, parameter_invalid
 from processes.geometry import (
     WGS84,
@@ -33,7 +34,7 @@ from processes.geometry import (
     polygons_only,
     reproject_geometries,
 )
-from processes.stac import item_for_stacking
+from processes.stac import StacApiCollection, StaticCollection, item_for_stacking
 from processes.temporal import parse_interval
 
 CHUNK_SIZE = 1024
@@ -49,20 +50,41 @@ def load_collection(
     env: ProcessEnv,
 ) -> xr.DataArray:
     collection = env.collections.get(id)
+    return stack_collection(
+        collection, "load_collection", spatial_extent, temporal_extent, bands, properties, env=env,
+        hint=f"Check the extents against GET /collections/{id}.",
+    )
+
+
+def stack_collection(
+    collection: CollectionHandle,
+    process: str,
+    spatial_extent: Any,
+    temporal_extent: Any,
+    bands: list[str] | None,
+    properties: Mapping[str, Any] | None,
+    *,
+    env: ProcessEnv,
+    hint: str = "",
+) -> xr.DataArray:
+    """The lazy cube of a collection's items within the extents (the pipeline of the module docstring)."""
+    id = collection.id
     metadata = collection.stac_collection()
     band_table = collection_bands(metadata)
-    selected = _select_bands(id, bands, band_table)
+    if not band_table:
+        band_table = _bands_from_assets(collection.search(None, None))
+    selected = _select_bands(id, bands, band_table, process)
 
-    bbox, polygons = _spatial_filter(spatial_extent)
-    interval = parse_interval(temporal_extent, "load_collection", "temporal_extent")
-    conditions = _property_conditions(properties)
+    bbox, polygons = _spatial_filter(spatial_extent, process)
+    interval = parse_interval(temporal_extent, process, "temporal_extent")
+    conditions = _property_conditions(properties, process)
 
     search_bbox = bbox.to_crs(WGS84).bounds if bbox is not None else None
     items = collection.search(search_bbox, interval, conditions)
     if not items:
         raise NoDataAvailable(
             f"No data in collection '{id}' for the requested extent"
-            f"{' ' + _describe_extent(bbox, interval)}. Check the extents against GET /collections/{id}."
+            f"{' ' + _describe_extent(bbox, interval)}. {hint}".rstrip()
         )
     if env.limits.max_items is not None and len(items) > env.limits.max_items:
         raise ProcessGraphComplexity(
@@ -100,7 +122,9 @@ def load_collection(
     if bbox is not None:
         stacked = stacked.sel(x=slice(native.west, native.east), y=slice(native.north, native.south))
     if stacked.sizes["x"] == 0 or stacked.sizes["y"] == 0:
-        raise NoDataAvailable(f"The spatial extent selects no pixel of collection '{id}': it is smaller than a pixel.")
+        raise NoDataAvailable(
+            f"The spatial extent selects no pixel of collection '{id}': it is smaller than a pixel."
+        )
 
     cube = new_cube(
         stacked.data,
@@ -119,6 +143,59 @@ def load_collection(
         cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
     _check_size(cube, env, id)
     return cube
+
+
+def load_stac(
+    url: str,
+    spatial_extent: Any = None,
+    temporal_extent: Any = None,
+    bands: list[str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    env: ProcessEnv,
+) -> xr.DataArray:
+    """Load from any STAC resource over HTTP(S): a static catalog, collection or item, or a STAC API collection.
+
+    Local paths are refused: they would let a user read files of the server.
+    """
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise parameter_invalid(
+            "load_stac", "url", f"'{url}' is not an http(s) URL; load_stac reads STAC documents over HTTP(S)."
+        )
+    collection = open_stac_url(url)
+    return stack_collection(collection, "load_stac", spatial_extent, temporal_extent, bands, properties, env=env)
+
+
+def open_stac_url(url: str) -> CollectionHandle:
+    """The STAC resource at ``url`` as one collection handle."""
+    if "/collections/" in url and not url.endswith(".json") and "/items/" not in url:
+        return StacApiCollection(url)
+    try:
+        document = pystac.read_file(url)
+    except Exception as exc:
+        raise parameter_invalid("load_stac", "url", f"cannot read a STAC document at '{url}': {exc}") from None
+    if isinstance(document, pystac.Collection):
+        return StaticCollection(document, url)
+    if isinstance(document, pystac.Item):
+        items = [document]
+    elif isinstance(document, pystac.Catalog):
+        items = list(document.get_items(recursive=True))
+    else:
+        raise parameter_invalid("load_stac", "url", f"'{url}' is a STAC {type(document).__name__}, not loadable.")
+    if not items:
+        raise NoDataAvailable(f"The STAC resource '{url}' holds no items.")
+    holder = pystac.Collection(
+        id=items[0].collection_id or document.id,
+        description=f"Items of {url}",
+        extent=pystac.Extent(
+            pystac.SpatialExtent([list(items[0].bbox or [-180, -90, 180, 90])]),
+            pystac.TemporalExtent([[None, None]]),
+        ),
+    )
+    for item in items:
+        clone = item.clone().make_asset_hrefs_absolute() if item.get_self_href() else item.clone()
+        holder.add_item(clone)
+    return StaticCollection(holder, url)
 
 
 # --- collection metadata --------------------------------------------------------------------------
@@ -155,15 +232,13 @@ def collection_bands(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return table
 
 
-def _select_bands(collection_id: str, bands: Any, table: dict[str, dict[str, Any]]) -> list[str]:
+def _select_bands(collection_id: str, bands: Any, table: dict[str, dict[str, Any]], process: str) -> list[str]:
     if bands is None:
         if not table:
-            raise parameter_invalid(
-                "load_collection", "bands", f"collection '{collection_id}' declares no bands in its metadata."
-            )
+            raise parameter_invalid(process, "bands", f"collection '{collection_id}' declares no bands in its metadata.")
         return list(table)
     if not isinstance(bands, list) or not bands or not all(isinstance(b, str) for b in bands):
-        raise parameter_invalid("load_collection", "bands", "expected a non-empty list of band names or null.")
+        raise parameter_invalid(process, "bands", "expected a non-empty list of band names or null.")
     by_common = {}
     for name, info in table.items():
         common = info["meta"].get("common_name")
@@ -177,11 +252,23 @@ def _select_bands(collection_id: str, bands: Any, table: dict[str, dict[str, Any
             selected.append(by_common[band])
         else:
             raise parameter_invalid(
-                "load_collection",
-                "bands",
-                f"band '{band}' is not in collection '{collection_id}'; it has {', '.join(table)}.",
+                process, "bands", f"band '{band}' is not in collection '{collection_id}'; it has {', '.join(table)}."
             )
     return selected
+
+
+def _bands_from_assets(items: list) -> dict[str, dict[str, Any]]:
+    """Bands of sources without band metadata: each data asset (a raster) is a band named by its key."""
+    table: dict[str, dict[str, Any]] = {}
+    for item in items[:20]:
+        for key, asset in item.assets.items():
+            roles = asset.roles or ["data"]
+            is_raster = "tiff" in (asset.media_type or "image/tiff") or str(asset.href).lower().endswith((".tif", ".tiff"))
+            if "data" in roles and is_raster and key not in table:
+                eo = asset.extra_fields.get("eo:bands") or [{}]
+                meta = {k: eo[0][k] for k in ("common_name", "center_wavelength") if k in eo[0]}
+                table[key] = {"asset": key, "meta": meta}
+    return table
 
 
 def _native_crs(metadata: Mapping[str, Any], items: list) -> pyproj.CRS:
@@ -226,28 +313,24 @@ def _resolution(items: list, assets: list[str], metadata: Mapping[str, Any]) -> 
 
 
 # --- arguments -----------------------------------------------------------------------------------
-def _spatial_filter(extent: Any) -> tuple[BoundingBox | None, list | None]:
+def _spatial_filter(extent: Any, process: str) -> tuple[BoundingBox | None, list | None]:
     if extent is None:
         return None, None
     if is_geojson(extent):
-        geoms = polygons_only(
-            geojson_geometries(extent, "load_collection", "spatial_extent"), "load_collection", "spatial_extent"
-        )
+        geoms = polygons_only(geojson_geometries(extent, process, "spatial_extent"), process, "spatial_extent")
         return bbox_of(geoms, WGS84), geoms
-    return parse_bbox(extent, "load_collection", "spatial_extent"), None
+    return parse_bbox(extent, process, "spatial_extent"), None
 
 
-def _property_conditions(properties: Any) -> dict[str, Any] | None:
+def _property_conditions(properties: Any, process: str) -> dict[str, Any] | None:
     if not properties:
         return None
     if not isinstance(properties, Mapping):
-        raise parameter_invalid("load_collection", "properties", "expected an object of property filters.")
+        raise parameter_invalid(process, "properties", "expected an object of property filters.")
     conditions = {}
     for name, callback in properties.items():
         if not callable(callback):
-            raise parameter_invalid(
-                "load_collection", "properties", f"the filter for '{name}' must be a process graph."
-            )
+            raise parameter_invalid(process, "properties", f"the filter for '{name}' must be a process graph.")
 
         def condition(value: Any, _callback=callback) -> bool:
             return value is not None and _callback(value=value) is True
@@ -294,4 +377,4 @@ def _check_size(cube: xr.DataArray, env: ProcessEnv, collection_id: str) -> None
         )
 
 
-PROCESSES = {"load_collection": load_collection}
+PROCESSES = {"load_collection": load_collection, "load_stac": load_stac}
