@@ -21,7 +21,7 @@ from dask.callbacks import Callback
 from backend.app import Services
 from processes.env import Limits, ProcessEnv
 from processes.errors import OpenEOError, RequestTimeout
-from processes.graph import Evaluator, ProcessGraph, parse_process_graph
+from processes.graph import Evaluator, ProcessGraph, parameter_defaults, parse_process_graph
 from processes.save import SaveResult
 
 
@@ -53,9 +53,11 @@ class _Deadline(Callback):
             )
 
 
-def graph_from_request(body: Any) -> ProcessGraph:
+def graph_from_request(body: Any) -> tuple[ProcessGraph, dict[str, Any]]:
+    """The process graph of a request body and the defaults of the parameters it declares."""
     process = body.get("process") if isinstance(body, dict) else None
-    return parse_process_graph(process if process is not None else body)
+    document = process if process is not None else body
+    return parse_process_graph(document), parameter_defaults(document)
 
 
 def sync_env(services: Services, user_id: str, *, validate_only: bool = False) -> ProcessEnv:
@@ -71,8 +73,8 @@ def sync_env(services: Services, user_id: str, *, validate_only: bool = False) -
 def validate(services: Services, body: Any, user_id: str) -> list[dict[str, str]]:
     """Errors of a process graph as ``[{"code", "message"}]`` (empty when valid); computes nothing."""
     try:
-        graph = graph_from_request(body)
-        Evaluator(services.registry, sync_env(services, user_id, validate_only=True)).evaluate(graph)
+        graph, parameters = graph_from_request(body)
+        Evaluator(services.registry, sync_env(services, user_id, validate_only=True)).evaluate(graph, parameters)
     except OpenEOError as err:
         return [{"code": err.code, "message": err.message}]
     return []
@@ -80,8 +82,8 @@ def validate(services: Services, body: Any, user_id: str) -> list[dict[str, str]
 
 def run_sync(services: Services, body: Any, user_id: str) -> SyncResult:
     """Evaluate and compute. A file result lies in its own temporary folder: call ``cleanup()``."""
-    graph = graph_from_request(body)
-    value = Evaluator(services.registry, sync_env(services, user_id)).evaluate(graph)
+    graph, parameters = graph_from_request(body)
+    value = Evaluator(services.registry, sync_env(services, user_id)).evaluate(graph, parameters)
     settings = services.settings
     with _Deadline(settings.sync_timeout_seconds), dask.config.set(scheduler="threads"):
         if not isinstance(value, SaveResult):

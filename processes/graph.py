@@ -15,6 +15,7 @@ Processes return lazy values (Dask-backed cubes); computing happens in the outpu
 
 from __future__ import annotations
 
+import json
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,6 +143,17 @@ def parse_process_graph(document: Any) -> ProcessGraph:
     return ProcessGraph(nodes=nodes, result_node=_result_node(nodes))
 
 
+def parameter_defaults(document: Any) -> dict[str, Any]:
+    """Defaults of the parameters a process (``{"process_graph", "parameters"}``) declares."""
+    if not isinstance(document, dict):
+        return {}
+    return {
+        p["name"]: p["default"]
+        for p in document.get("parameters") or []
+        if isinstance(p, dict) and "name" in p and "default" in p
+    }
+
+
 def _iter_all_nodes(nodes: Mapping[str, Any]):
     for node in nodes.values():
         yield node
@@ -169,6 +181,41 @@ def _parser_message(exc: Exception) -> str:
             parts.append(f"{loc}: {err.get('msg')}")
         return "; ".join(parts)
     return str(exc)
+
+
+MAX_DEFINITION_BYTES = 5_000_000
+
+
+def fetch_process_definition(url: str, process_id: str, node_id: str) -> dict[str, Any]:
+    """Download a process definition (``{"id", "parameters", "process_graph"}``) from an http(s) URL."""
+    import requests
+
+    try:
+        response = requests.get(url, timeout=20, stream=True)
+        response.raise_for_status()
+        body = response.raw.read(MAX_DEFINITION_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise ProcessUnsupported(
+            f"Process '{process_id}' (node '{node_id}'): cannot fetch its definition from {url}: {exc}",
+            node_id=node_id,
+        ) from None
+    if len(body) > MAX_DEFINITION_BYTES:
+        raise ProcessGraphInvalid(f"The process definition at {url} is larger than {MAX_DEFINITION_BYTES} bytes.")
+    try:
+        definition = json.loads(body)
+    except ValueError:
+        raise ProcessGraphInvalid(f"The process definition at {url} is not JSON.") from None
+    if isinstance(definition, dict) and "processes" in definition:  # a list of processes
+        definition = next((p for p in definition["processes"] if p.get("id") == process_id), None)
+    if not isinstance(definition, dict) or not isinstance(definition.get("process_graph"), dict):
+        raise ProcessUnsupported(
+            f"{url} holds no definition of process '{process_id}' with a process graph.", node_id=node_id
+        )
+    if definition.get("id", process_id) != process_id:
+        raise ProcessUnsupported(
+            f"{url} defines process '{definition.get('id')}', not '{process_id}'.", node_id=node_id
+        )
+    return definition
 
 
 class Callback:
@@ -199,6 +246,7 @@ class Evaluator:
     def __init__(self, registry: ProcessRegistry, env: ProcessEnv):
         self.registry = registry
         self.env = env
+        self._remote: dict[tuple[str, str], Process] = {}
 
     def evaluate(self, graph: ProcessGraph, parameters: Mapping[str, Any] | None = None) -> Any:
         cache: dict[str, Any] = {}
@@ -230,16 +278,37 @@ class Evaluator:
     def _process(self, node: Mapping[str, Any], node_id: str) -> Process:
         process_id = node["process_id"]
         namespace = node.get("namespace")
+        if isinstance(namespace, str) and namespace.startswith(("http://", "https://")):
+            return self._remote_process(process_id, namespace, node_id)
         if namespace not in (None, "backend", "predefined"):
             raise ProcessUnsupported(
                 f"Process '{process_id}' in namespace '{namespace}' (node '{node_id}') is not available: "
-                "only the back-end's predefined processes (namespace null) are supported.",
+                "use the back-end's predefined processes (namespace null) or a URL to a process definition.",
                 node_id=node_id,
             )
         try:
             return self.registry[process_id]
         except ProcessUnsupported as err:
             raise err.with_node(node_id) from None
+
+    def _remote_process(self, process_id: str, url: str, node_id: str) -> Process:
+        """A user-defined process published as JSON at ``url`` (openEO's namespace-as-URL)."""
+        key = (process_id, url)
+        if key not in self._remote:
+            definition = fetch_process_definition(url, process_id, node_id)
+            nodes = definition["process_graph"]
+            _check_nodes(nodes, f"process '{process_id}' from {url}")
+            graph = ProcessGraph(nodes, _result_node(nodes))
+            defaults = {
+                p["name"]: p["default"] for p in definition.get("parameters") or [] if "default" in p
+            }
+
+            def run(**arguments: Any) -> Any:
+                return self.evaluate(graph, {**defaults, **arguments})
+
+            spec = {"id": process_id, "parameters": definition.get("parameters") or [], "returns": {"schema": {}}}
+            self._remote[key] = Process(process_id, run, spec)
+        return self._remote[key]
 
     @staticmethod
     def _check_arguments(process: Process, arguments: Mapping[str, Any], node_id: str) -> None:

@@ -175,3 +175,46 @@ def test_the_parser_sees_a_skeleton_without_literal_data():
     skeleton = _skeleton(nodes)
     assert skeleton["a"]["arguments"] == {"x": None, "y": [{"from_node": "b"}, 2]}
     assert parse_process_graph({"process_graph": nodes}).nodes["a"]["arguments"]["x"] is features
+
+
+def test_a_user_defined_process_is_fetched_from_its_namespace_url(evaluator):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    definition = {
+        "id": "add_offset",
+        "parameters": [{"name": "x", "schema": {}}, {"name": "offset", "schema": {}, "default": 100}],
+        "process_graph": {"a": {"process_id": "add", "arguments": {
+            "x": {"from_parameter": "x"}, "y": {"from_parameter": "offset"}}, "result": True}},
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(definition).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/add_offset.json"
+        nodes = {"u": {"process_id": "add_offset", "namespace": url, "arguments": {"x": 1}, "result": True}}
+        assert run(evaluator, nodes) == 101
+        nodes["u"]["arguments"]["offset"] = 2
+        assert run(evaluator, nodes) == 3
+    finally:
+        server.shutdown()
+
+
+def test_parameter_defaults_of_the_request_process():
+    from processes.graph import parameter_defaults
+
+    document = {"process_graph": {}, "parameters": [{"name": "a", "default": 1}, {"name": "b"}]}
+    assert parameter_defaults(document) == {"a": 1}
