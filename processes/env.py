@@ -7,7 +7,8 @@ and the processes are the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +51,13 @@ class Limits:
     """Most STAC items one load may stack."""
 
 
+def log_to_python_logging(level: str, message: str, data: Mapping[str, Any]) -> None:
+    """Default sink for user-visible log entries (``inspect``): the server log."""
+    logging.getLogger("terracube.user").log(
+        getattr(logging, level.upper(), logging.INFO), "%s %s", message, dict(data)
+    )
+
+
 @dataclass(frozen=True)
 class ProcessEnv:
     """The environment of one evaluation."""
@@ -64,3 +72,5 @@ class ProcessEnv:
     """A private scratch folder for this evaluation."""
     validate_only: bool = False
     """True for ``/validation``: build the lazy result, never compute."""
+    log: Callable[[str, str, Mapping[str, Any]], None] = log_to_python_logging
+    """Where user-visible log entries go: ``log(level, message, data)`` (batch jobs: the job's log)."""
