@@ -1,9 +1,9 @@
 """openEO process specifications (JSON), read as data.
 
-The official specs come from the ``openeo-processes-dask`` distribution, which ships the
-openeo-processes repository's JSON files (including ``proposals/``); we only read them, we do not
-import its implementations. Our own additions and corrections live in ``processes/specs/*.json``
-and take precedence.
+The official specs live in ``processes/specs/openeo-processes/`` (the openeo-processes revision
+whose test cases the official test suite runs; see the README there for why they are kept in the
+repository). Our own additions and corrections live in ``processes/specs/*.json`` and take
+precedence.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,7 @@ _OWN_SPECS = Path(__file__).parent / "specs"
 
 
 def _official_spec_dirs() -> list[Path]:
-    root = resources.files("openeo_processes_dask") / "specs" / "openeo-processes"
-    base = Path(str(root))
+    base = _OWN_SPECS / "openeo-processes"
     return [base / "proposals", base]  # stable specs override proposals of the same id
 
 
