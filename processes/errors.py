@@ -57,6 +57,13 @@ AuthenticationSchemeInvalid = _error("AuthenticationSchemeInvalid", 403, "The au
 TokenInvalid = _error("TokenInvalid", 403, "The bearer token has expired or is invalid.")
 CredentialsInvalid = _error("CredentialsInvalid", 403, "User name or password are not correct.")
 
+# --- batch jobs ----------------------------------------------------------------------------------
+JobNotFound = _error("JobNotFound", 404, "The batch job does not exist.")
+JobLocked = _error("JobLocked", 400, "The batch job is queued or running.")
+JobNotFinished = _error("JobNotFinished", 400, "The batch job has not finished computing its results.")
+PropertyNotEditable = _error("PropertyNotEditable", 400, "A property of the job is read-only.")
+ResultLinkExpired = _error("ResultLinkExpired", 410, "The link to the batch job result has expired.")
+
 # --- data and processes --------------------------------------------------------------------------
 CollectionNotFound = _error("CollectionNotFound", 404, "The collection does not exist.")
 ProcessUnsupported = _error("ProcessUnsupported", 400, "The process is not available.")

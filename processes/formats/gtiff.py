@@ -27,6 +27,7 @@ from processes.cube import band_dim, dimension_type, is_raster_cube, spatial_dim
 from processes.errors import FormatArgumentInvalid
 
 from . import OutputFormat
+from .blocks import iter_blocks
 
 PARAMETERS = {
     "compression": {
@@ -120,7 +121,7 @@ def _transform(cube: xr.DataArray, y: str, x: str) -> Affine:
 
 
 class _WindowWriter:
-    """``dask.array.store`` target: writes each computed chunk as a window, keeps running statistics."""
+    """Writes computed blocks as windows and keeps running per-layer statistics."""
 
     def __init__(self, dataset, n_layers: int, nodata: float | None):
         self._dataset = dataset
@@ -201,7 +202,8 @@ def write_gtiff(cube: xr.DataArray, target: Path, options: Mapping[str, Any]) ->
     try:
         with rasterio.open(intermediate, "w", **profile) as dst:
             writer = _WindowWriter(dst, layers.shape[0], nodata)
-            da.store(data, writer, lock=False, compute=True)
+            for index, block in iter_blocks(data):
+                writer[index] = block
             dst.update_tags(**dataset_tags)
             for i, (description, layer_tags) in enumerate(zip(descriptions, tags, strict=True)):
                 dst.set_band_description(i + 1, description)

@@ -1,0 +1,316 @@
+"""The job store: batch jobs and their logs in SQL (SQLAlchemy Core), the source of truth.
+
+SQLite in the data dir by default (WAL mode, so the API workers and the job runner can share it),
+PostgreSQL by URL. Every query that reads or changes a job names its owner, so one user can never
+see or touch another's job: a job of someone else is "not found", exactly like a missing one.
+
+Status transitions follow the openEO API: ``created → queued → running → finished | error |
+canceled``; a finished, failed or canceled job can be queued again. A job counts as alive while its
+runner refreshes ``heartbeat``; :meth:`JobStore.recover` re-queues (or fails) jobs whose runner died.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from processes.errors import BadRequest, JobLocked, JobNotFound, PropertyNotEditable
+
+STATUSES = ("created", "queued", "running", "canceled", "finished", "error")
+ACTIVE = ("queued", "running")
+MAX_ATTEMPTS = 3
+LOG_LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+
+metadata = sa.MetaData()
+jobs_table = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(255), nullable=False, index=True),
+    sa.Column("title", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("process", sa.Text, nullable=False),  # JSON
+    sa.Column("plan", sa.String(255)),
+    sa.Column("budget", sa.Float),
+    sa.Column("log_level", sa.String(16), nullable=False, default="info"),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("progress", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("updated", sa.DateTime, nullable=False),
+    sa.Column("queued", sa.DateTime),
+    sa.Column("started", sa.DateTime),
+    sa.Column("finished", sa.DateTime),
+    sa.Column("heartbeat", sa.DateTime),
+    sa.Column("runner", sa.String(255)),
+)
+logs_table = sa.Table(
+    "job_logs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("time", sa.DateTime, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("code", sa.String(255)),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("data", sa.Text),  # JSON
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    user_id: str
+    title: str | None
+    description: str | None
+    process: dict[str, Any]
+    plan: str | None
+    budget: float | None
+    log_level: str
+    status: str
+    progress: float | None
+    error: str | None
+    attempts: int
+    created: dt.datetime
+    updated: dt.datetime
+    queued: dt.datetime | None
+    started: dt.datetime | None
+    finished: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
+        values = {name: row[name] for name in cls.__dataclass_fields__ if name != "process"}
+        return cls(process=json.loads(row["process"]), **values)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: str
+    time: dt.datetime
+    level: str
+    code: str | None
+    message: str
+    data: Any
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class JobStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        metadata.create_all(engine)
+
+    # --- users' operations --------------------------------------------------------------------
+    def create(self, user_id: str, process: Mapping[str, Any], *, title: str | None = None,
+               description: str | None = None, plan: str | None = None, budget: float | None = None,
+               log_level: str = "info") -> JobRecord:
+        now = utcnow()
+        job_id = "j-" + uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(jobs_table.insert().values(
+                id=job_id, user_id=user_id, title=title, description=description, process=json.dumps(process),
+                plan=plan, budget=budget, log_level=log_level, status="created", progress=None, attempts=0,
+                created=now, updated=now,
+            ))
+        return self.get(user_id, job_id)
+
+    def get(self, user_id: str, job_id: str) -> JobRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(jobs_table).where(jobs_table.c.id == job_id, jobs_table.c.user_id == user_id)
+            ).mappings().first()
+        if row is None:
+            raise JobNotFound(f"The batch job '{job_id}' does not exist.")
+        return JobRecord.from_row(row)
+
+    def list(self, user_id: str, limit: int | None = None) -> list[JobRecord]:
+        query = sa.select(jobs_table).where(jobs_table.c.user_id == user_id).order_by(jobs_table.c.created.desc())
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [JobRecord.from_row(row) for row in conn.execute(query).mappings()]
+
+    def update(self, user_id: str, job_id: str, changes: Mapping[str, Any]) -> JobRecord:
+        editable = {"title", "description", "process", "plan", "budget", "log_level"}
+        bad = set(changes) - editable
+        if bad:
+            raise PropertyNotEditable(f"The job properties {sorted(bad)} are read-only; editable: {sorted(editable)}.")
+        values = {k: (json.dumps(v) if k == "process" else v) for k, v in changes.items()}
+        with self.engine.begin() as conn:
+            job = self._locked(conn, user_id, job_id)
+            if job["status"] in ACTIVE:
+                raise JobLocked(f"Batch job '{job_id}' is {job['status']}: cancel it before changing it.")
+            conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(**values, updated=utcnow()))
+        return self.get(user_id, job_id)
+
+    def delete(self, user_id: str, job_id: str) -> None:
+        with self.engine.begin() as conn:
+            self._locked(conn, user_id, job_id)
+            conn.execute(logs_table.delete().where(logs_table.c.job_id == job_id))
+            conn.execute(jobs_table.delete().where(jobs_table.c.id == job_id))
+
+    def queue(self, user_id: str, job_id: str) -> JobRecord:
+        """Start the job: queue it unless it is queued or running already."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            job = self._locked(conn, user_id, job_id)
+            if job["status"] not in ACTIVE:
+                conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(
+                    status="queued", progress=0.0, error=None, queued=now, started=None, finished=None,
+                    updated=now, attempts=0, heartbeat=None, runner=None,
+                ))
+        self.log(job_id, "info", "Job queued.")
+        return self.get(user_id, job_id)
+
+    def cancel(self, user_id: str, job_id: str) -> JobRecord:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            job = self._locked(conn, user_id, job_id)
+            if job["status"] in ACTIVE:
+                conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(
+                    status="canceled", updated=now, finished=now,
+                ))
+        if job["status"] in ACTIVE:
+            self.log(job_id, "warning", "Job canceled by the user.")
+        return self.get(user_id, job_id)
+
+    def logs(self, job_id: str, offset: str | None = None, level: str = "debug", limit: int | None = None
+             ) -> list[LogEntry]:
+        minimum = LOG_LEVELS.get(level, 0)
+        levels = [name for name, rank in LOG_LEVELS.items() if rank >= minimum]
+        query = sa.select(logs_table).where(logs_table.c.job_id == job_id, logs_table.c.level.in_(levels))
+        if offset:
+            try:
+                query = query.where(logs_table.c.seq > int(offset))
+            except ValueError:
+                raise BadRequest(f"offset '{offset}' is not a log entry id of this job.") from None
+        query = query.order_by(logs_table.c.seq)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                LogEntry(str(r["seq"]), r["time"], r["level"], r["code"], r["message"],
+                         json.loads(r["data"]) if r["data"] else None)
+                for r in conn.execute(query).mappings()
+            ]
+
+    # --- the runner's operations ----------------------------------------------------------------
+    def log(self, job_id: str, level: str, message: str, data: Any = None, code: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(logs_table.insert().values(
+                job_id=job_id, time=utcnow(), level=level, code=code, message=message,
+                data=json.dumps(data, default=str) if data is not None else None,
+            ))
+
+    def claim_next(self, runner: str) -> JobRecord | None:
+        """Atomically take the next queued job: the user with the fewest running jobs goes first."""
+        with self.engine.begin() as conn:
+            running = dict(conn.execute(
+                sa.select(jobs_table.c.user_id, sa.func.count()).where(jobs_table.c.status == "running")
+                .group_by(jobs_table.c.user_id)
+            ).all())
+            queued = conn.execute(
+                sa.select(jobs_table.c.id, jobs_table.c.user_id).where(jobs_table.c.status == "queued")
+                .order_by(jobs_table.c.queued, jobs_table.c.created)
+            ).all()
+            for job_id, _owner in sorted(queued, key=lambda row: running.get(row[1], 0)):
+                now = utcnow()
+                claimed = conn.execute(
+                    jobs_table.update()
+                    .where(jobs_table.c.id == job_id, jobs_table.c.status == "queued")
+                    .values(status="running", started=now, updated=now, heartbeat=now, runner=runner,
+                            attempts=jobs_table.c.attempts + 1)
+                ).rowcount
+                if claimed:
+                    row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
+                    return JobRecord.from_row(row)
+        return None
+
+    def status(self, job_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(jobs_table.c.status).where(jobs_table.c.id == job_id)).scalar()
+
+    def heartbeat(self, job_id: str, progress: float | None = None) -> bool:
+        """Refresh a running job's heartbeat; False if it is no longer running (canceled)."""
+        values: dict[str, Any] = {"heartbeat": utcnow()}
+        if progress is not None:
+            values["progress"] = round(float(progress), 1)
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                jobs_table.update().where(jobs_table.c.id == job_id, jobs_table.c.status == "running").values(**values)
+            ).rowcount)
+
+    def finish(self, job_id: str, status: str, error: str | None = None) -> bool:
+        """Record the end of a running job; False if it was canceled meanwhile."""
+        assert status in ("finished", "error")
+        now = utcnow()
+        values = {"status": status, "error": error, "finished": now, "updated": now}
+        if status == "finished":
+            values["progress"] = 100.0
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                jobs_table.update().where(jobs_table.c.id == job_id, jobs_table.c.status == "running").values(**values)
+            ).rowcount)
+
+    def recover(self, stale_after: dt.timedelta) -> list[tuple[str, str]]:
+        """Jobs whose runner stopped refreshing them: re-queue, or fail after MAX_ATTEMPTS tries."""
+        limit = utcnow() - stale_after
+        recovered = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(jobs_table.c.id, jobs_table.c.attempts).where(
+                jobs_table.c.status == "running",
+                sa.or_(jobs_table.c.heartbeat.is_(None), jobs_table.c.heartbeat < limit),
+            )).all()
+            for job_id, attempts in rows:
+                now = utcnow()
+                if attempts >= MAX_ATTEMPTS:
+                    values = {"status": "error", "finished": now,
+                              "error": f"The job's runner stopped {attempts} times while running it; giving up."}
+                else:
+                    values = {"status": "queued", "queued": now, "runner": None, "heartbeat": None}
+                conn.execute(jobs_table.update().where(
+                    jobs_table.c.id == job_id, jobs_table.c.status == "running").values(**values, updated=now))
+                recovered.append((job_id, values["status"]))
+        for job_id, status in recovered:
+            self.log(job_id, "warning", "The runner of this job stopped (server restart?); "
+                     + ("the job was queued again." if status == "queued" else "the job failed."))
+        return recovered
+
+    def ids_with_status(self, statuses: Iterable[str]) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(jobs_table.c.id).where(jobs_table.c.status.in_(list(statuses)))).scalars())
+
+    @staticmethod
+    def _locked(conn, user_id: str, job_id: str) -> Mapping[str, Any]:
+        row = conn.execute(
+            sa.select(jobs_table).where(jobs_table.c.id == job_id, jobs_table.c.user_id == user_id)
+        ).mappings().first()
+        if row is None:
+            raise JobNotFound(f"The batch job '{job_id}' does not exist.")
+        return row
