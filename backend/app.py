@@ -17,6 +17,7 @@ from flask_cors import CORS
 from backend.auth import Authenticator
 from backend.catalog import build_catalog
 from backend.errors import register_error_handlers
+from backend.jobs.store import JobStore, make_engine
 from backend.settings import API_PREFIX, Settings
 from processes.registry import ProcessRegistry, build_registry
 from processes.stac import CollectionCatalog
@@ -35,6 +36,7 @@ class Services:
     auth: Authenticator
     catalog: CollectionCatalog
     registry: ProcessRegistry
+    jobs: JobStore
 
 
 def services() -> Services:
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         auth=Authenticator(settings.users, settings.token_secret(), settings.token_ttl_seconds),
         catalog=build_catalog(settings),
         registry=build_registry(),
+        jobs=JobStore(make_engine(settings.job_store_url)),
     )
     CORS(
         app,
@@ -67,9 +70,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     register_error_handlers(app)
 
-    from backend.api import capabilities, collections, credentials, processes, processing
+    from backend.api import capabilities, collections, credentials, jobs, processes, processing
 
     app.register_blueprint(capabilities.well_known)
-    for module in (capabilities, collections, credentials, processes, processing):
+    for module in (capabilities, collections, credentials, jobs, processes, processing):
         app.register_blueprint(module.blueprint, url_prefix=API_PREFIX)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,12 +34,39 @@ def _serve(args: argparse.Namespace) -> int:
         def load(self):
             return app
 
+    runner = _start_embedded_runner() if settings.embedded_runner else None
     url = f"http://{settings.host}:{settings.port}"
     print(f"Terracube openEO back-end at {url}{API_PREFIX}/  (also {url}/.well-known/openeo)", flush=True)
     if settings.users == {"demo": "demo"}:
         print('Demo credentials: user "demo", password "demo"  '
               f'(openeo.connect("{url}").authenticate_basic("demo", "demo"))', flush=True)
-    _Server().run()
+    try:
+        _Server().run()
+    finally:
+        if runner is not None:
+            runner.terminate()
+            try:
+                runner.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+    return 0
+
+
+def _start_embedded_runner() -> subprocess.Popen:
+    """The job runner as a child process of the server (it stops when the server is gone)."""
+    return subprocess.Popen([sys.executable, "-m", "backend.cli", "worker", "--parent", str(os.getpid())])
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from backend.jobs.runner import JobRunner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = JobRunner(Settings.from_env())
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    runner.run_forever(parent_pid=args.parent)
     return 0
 
 
@@ -66,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--demo-if-missing", action="store_true", help="generate the small demo data first if absent")
     serve.add_argument("--access-log", action="store_true", help="log every request to stdout")
     serve.set_defaults(run=_serve)
+
+    worker = sub.add_parser("worker", help="run the batch job runner (settings from TERRACUBE_* variables)")
+    worker.add_argument("--parent", type=int, help="stop taking jobs when this process (the server) is gone")
+    worker.set_defaults(run=_worker)
 
     demo = sub.add_parser("demo", help="generate the deterministic demo data")
     demo.add_argument("--size", choices=["small", "bench"], default="small")

@@ -52,6 +52,18 @@ class Settings:
     """Threads per gunicorn worker (``TERRACUBE_THREADS``)."""
     title: str = "Terracube"
     """Title of the back-end in the capabilities (``TERRACUBE_TITLE``)."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the job store (``TERRACUBE_DATABASE_URL``); default SQLite in the data dir."""
+    dask_scheduler: str | None = None
+    """Address of an existing Dask scheduler for batch jobs, e.g. ``tcp://host:8786``
+    (``TERRACUBE_DASK_SCHEDULER``); default: a LocalCluster started by the job runner."""
+    max_running_jobs: int = 2
+    """Batch jobs one runner executes at the same time (``TERRACUBE_MAX_RUNNING_JOBS``)."""
+    embedded_runner: bool = True
+    """``terracube serve`` also starts the job runner (``TERRACUBE_EMBEDDED_RUNNER``); set false when
+    runners run as their own processes (``terracube worker``)."""
+    result_link_ttl_seconds: int = 7 * 86_400
+    """Lifetime of the signed result download links (``TERRACUBE_RESULT_LINK_TTL_SECONDS``)."""
 
     @property
     def demo_dir(self) -> Path:
@@ -64,6 +76,14 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def job_store_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'terracube.db').resolve()}"
 
     def token_secret(self) -> str:
         """The signing secret; generated once and kept in ``<data_dir>/secret`` when not configured."""
@@ -104,11 +124,12 @@ class Settings:
 def _convert(name: str, value: Any) -> Any:
     var = f"TERRACUBE_{name.upper()}"
     try:
-        if name in ("port", "token_ttl_seconds", "sync_max_pixels", "sync_timeout_seconds", "workers", "threads"):
+        if name in ("port", "token_ttl_seconds", "sync_max_pixels", "sync_timeout_seconds", "workers", "threads",
+                    "max_running_jobs", "result_link_ttl_seconds"):
             return int(value)
         if name == "data_dir":
             return Path(value)
-        if name == "demo":
+        if name in ("demo", "embedded_runner"):
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
         if name == "stac":
             items = value if isinstance(value, list) else str(value).split(",")

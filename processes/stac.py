@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +31,21 @@ class StacSourceError(OpenEOError):
     status = 400
 
 
+def _utc(moment: datetime) -> datetime:
+    # A time without zone ("2022-06-01") is UTC, as everywhere in openEO; comparing it with the
+    # zoned datetimes of items would otherwise raise TypeError.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return pystac.utils.str_to_datetime(value)
+    return _utc(pystac.utils.str_to_datetime(value))
 
 
 def _item_interval(item: pystac.Item) -> tuple[datetime, datetime]:
     if item.datetime is not None:
-        return item.datetime, item.datetime
+        return _utc(item.datetime), _utc(item.datetime)
     start = _parse_time(item.properties.get("start_datetime"))
     end = _parse_time(item.properties.get("end_datetime"))
     if start is None or end is None:
@@ -117,10 +123,18 @@ class StacApiCollection:
             )
         try:
             self._client = Client.open(root_url)
-            self._collection = self._client.get_collection(collection_id)
+            collection = self._client.get_collection(collection_id)
         except Exception as exc:
             raise StacSourceError(f"Cannot open STAC API collection '{url}': {exc}") from exc
-        self.id = self._collection.id
+        # pystac-client answers None for a 404, and (without the collections conformance class)
+        # the last collection it saw when none has the id
+        if collection is None or collection.id != collection_id:
+            raise StacSourceError(
+                f"Cannot open STAC API collection '{url}': the API has no collection '{collection_id}'; "
+                f"see {root_url}/collections for those it has."
+            )
+        self._collection = collection
+        self.id = collection.id
 
     def stac_collection(self) -> dict[str, Any]:
         return self._collection.to_dict(include_self_link=False, transform_hrefs=False)

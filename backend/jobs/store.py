@@ -149,6 +149,14 @@ class JobStore:
             raise JobNotFound(f"The batch job '{job_id}' does not exist.")
         return JobRecord.from_row(row)
 
+    def record(self, job_id: str) -> JobRecord:
+        """A job by id regardless of its owner (for the runner, never for API views)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
+        if row is None:
+            raise JobNotFound(f"The batch job '{job_id}' does not exist.")
+        return JobRecord.from_row(row)
+
     def list(self, user_id: str, limit: int | None = None) -> list[JobRecord]:
         query = sa.select(jobs_table).where(jobs_table.c.user_id == user_id).order_by(jobs_table.c.created.desc())
         if limit:

@@ -1,0 +1,212 @@
+"""Batch jobs: ``/jobs``, ``/jobs/{id}``, ``/jobs/{id}/results``, ``/jobs/{id}/logs``, signed result links.
+
+Result assets are served under signed, expiring URLs (``/results/{token}/{file}``), so they can be
+shared and read by clients and other back-ends (``load_stac``) without the owner's credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+from flask import Blueprint, Response, jsonify, request, send_from_directory, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from backend.api import base_url, json_body
+from backend.app import services
+from backend.jobs.results import STAC_FILE, read_stac
+from backend.jobs.store import JobRecord
+from processes.errors import (
+    BadRequest,
+    JobNotFinished,
+    NotFound,
+    ProcessGraphMissing,
+    ResultLinkExpired,
+)
+from processes.graph import parse_process_graph
+
+blueprint = Blueprint("jobs", __name__)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _summary(job: JobRecord) -> dict:
+    body = {
+        "id": job.id,
+        "title": job.title,
+        "description": job.description,
+        "status": job.status,
+        "progress": job.progress if job.status in ("running", "finished") else None,
+        "created": _iso(job.created),
+        "updated": _iso(job.updated),
+        "plan": job.plan,
+        "budget": job.budget,
+        "log_level": job.log_level,
+    }
+    for stamp in ("queued", "started", "finished"):
+        if getattr(job, stamp):
+            body[stamp] = _iso(getattr(job, stamp))
+    return {k: v for k, v in body.items() if v is not None or k in ("title", "description")}
+
+
+def _user():
+    return services().auth.user_from_request(request)
+
+
+def _process_of(body: dict) -> dict:
+    process = body.get("process") if isinstance(body, dict) else None
+    if not isinstance(process, dict) or "process_graph" not in process:
+        raise ProcessGraphMissing("The request needs a 'process' object holding a 'process_graph'.")
+    parse_process_graph(process)  # structural errors now, not when the job runs
+    return process
+
+
+@blueprint.post("/jobs")
+def create_job():
+    user = _user()
+    body = json_body()
+    process = _process_of(body)
+    level = body.get("log_level", "info")
+    if level not in ("error", "warning", "info", "debug"):
+        raise BadRequest(f"log_level '{level}' is not one of error, warning, info, debug.")
+    job = services().jobs.create(
+        user.user_id, process, title=body.get("title"), description=body.get("description"),
+        plan=body.get("plan"), budget=body.get("budget"), log_level=level,
+    )
+    response = Response(status=201)
+    response.headers["Location"] = f"{base_url()}/jobs/{job.id}"
+    response.headers["OpenEO-Identifier"] = job.id
+    return response
+
+
+@blueprint.get("/jobs")
+def list_jobs():
+    user = _user()
+    limit = request.args.get("limit", type=int)
+    return jsonify({"jobs": [_summary(j) for j in services().jobs.list(user.user_id, limit)], "links": []})
+
+
+@blueprint.get("/jobs/<job_id>")
+def describe_job(job_id: str):
+    job = services().jobs.get(_user().user_id, job_id)
+    return jsonify({**_summary(job), "process": job.process})
+
+
+@blueprint.patch("/jobs/<job_id>")
+def update_job(job_id: str):
+    user = _user()
+    body = json_body()
+    if not isinstance(body, dict) or not body:
+        raise BadRequest("Send the properties to change, e.g. {\"title\": \"…\"}.")
+    changes = dict(body)
+    if "process" in changes:
+        changes["process"] = _process_of(changes)
+    services().jobs.update(user.user_id, job_id, changes)
+    return Response(status=204)
+
+
+@blueprint.delete("/jobs/<job_id>")
+def delete_job(job_id: str):
+    user = _user()
+    svc = services()
+    svc.jobs.cancel(user.user_id, job_id)
+    svc.jobs.delete(user.user_id, job_id)
+    shutil.rmtree(svc.settings.jobs_dir / job_id, ignore_errors=True)
+    return Response(status=204)
+
+
+@blueprint.post("/jobs/<job_id>/results")
+def start_job(job_id: str):
+    services().jobs.queue(_user().user_id, job_id)
+    return Response(status=202)
+
+
+@blueprint.delete("/jobs/<job_id>/results")
+def cancel_job(job_id: str):
+    services().jobs.cancel(_user().user_id, job_id)
+    return Response(status=204)
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(services().settings.token_secret(), salt="job-results")
+
+
+@blueprint.get("/jobs/<job_id>/results")
+def job_results(job_id: str):
+    user = _user()
+    job = services().jobs.get(user.user_id, job_id)
+    if job.status == "error":
+        response = jsonify({"id": job.id, "code": "JobFailed", "message": job.error or "The job failed.",
+                            "links": []})
+        response.status_code = 424
+        return response
+    if job.status != "finished":
+        raise JobNotFinished(f"Batch job '{job_id}' is {job.status}; results are there once it is finished.")
+    token = _signer().dumps([job.id, user.user_id])
+    return _results_document(job.id, token)
+
+
+@blueprint.get("/results/<token>")
+def signed_results(token: str):
+    job_id, _user_id = _verify(token)
+    return _results_document(job_id, token)
+
+
+@blueprint.get("/results/<token>/<path:filename>")
+def result_asset(token: str, filename: str):
+    job_id, _user_id = _verify(token)
+    folder = services().settings.jobs_dir / job_id / "results"
+    if filename == STAC_FILE or not (folder / filename).is_file():
+        raise NotFound(f"Job '{job_id}' has no result file '{filename}'.")
+    return send_from_directory(folder, filename, conditional=True)
+
+
+def _verify(token: str) -> tuple[str, str]:
+    try:
+        job_id, user_id = _signer().loads(token, max_age=services().settings.result_link_ttl_seconds)
+    except SignatureExpired:
+        raise ResultLinkExpired("The link to the batch job results has expired; request the results again.") from None
+    except BadSignature:
+        raise NotFound("No results at this URL (the link is invalid).") from None
+    services().jobs.get(user_id, job_id)  # the job must still exist
+    return job_id, user_id
+
+
+def _results_document(job_id: str, token: str):
+    folder = services().settings.jobs_dir / job_id / "results"
+    document = read_stac(folder)
+    root = base_url()
+    for name, asset in document["assets"].items():
+        asset["href"] = f"{root}/results/{token}/{name}"
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=services().settings.result_link_ttl_seconds)
+    document["links"] = [
+        {"rel": "self", "href": f"{root}/jobs/{job_id}/results", "type": "application/json"},
+        {"rel": "canonical", "href": f"{root}/results/{token}", "type": "application/json"},
+    ]
+    document["expires"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return jsonify(document)
+
+
+@blueprint.get("/jobs/<job_id>/logs")
+def job_logs(job_id: str):
+    user = _user()
+    svc = services()
+    svc.jobs.get(user.user_id, job_id)
+    level = request.args.get("level", "debug")
+    limit = request.args.get("limit", type=int)
+    entries = svc.jobs.logs(job_id, request.args.get("offset"), level, limit)
+    logs = []
+    for entry in entries:
+        item = {"id": entry.id, "level": entry.level, "message": entry.message, "time": _iso(entry.time)}
+        if entry.code:
+            item["code"] = entry.code
+        if entry.data is not None:
+            item["data"] = entry.data
+        logs.append(item)
+    links = []
+    if limit and len(entries) == limit:
+        links.append({"rel": "next", "href": url_for("jobs.job_logs", job_id=job_id, offset=entries[-1].id,
+                                                     level=level, limit=limit, _external=True)})
+    return jsonify({"level": level, "logs": logs, "links": links})
