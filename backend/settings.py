@@ -62,6 +62,9 @@ class Settings:
     embedded_runner: bool = True
     """``terracube serve`` also starts the job runner (``TERRACUBE_EMBEDDED_RUNNER``); set false when
     runners run as their own processes (``terracube worker``)."""
+    job_heartbeat_timeout_seconds: int = 60
+    """A running job whose process has not reported for this long is queued again
+    (``TERRACUBE_JOB_HEARTBEAT_TIMEOUT_SECONDS``)."""
     result_link_ttl_seconds: int = 7 * 86_400
     """Lifetime of the signed result download links (``TERRACUBE_RESULT_LINK_TTL_SECONDS``)."""
 
@@ -125,7 +128,7 @@ def _convert(name: str, value: Any) -> Any:
     var = f"TERRACUBE_{name.upper()}"
     try:
         if name in ("port", "token_ttl_seconds", "sync_max_pixels", "sync_timeout_seconds", "workers", "threads",
-                    "max_running_jobs", "result_link_ttl_seconds"):
+                    "max_running_jobs", "result_link_ttl_seconds", "job_heartbeat_timeout_seconds"):
             return int(value)
         if name == "data_dir":
             return Path(value)

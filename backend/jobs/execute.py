@@ -24,7 +24,6 @@ from processes.formats.blocks import progress_callback
 from processes.graph import Evaluator, parameter_defaults, parse_process_graph
 from processes.registry import build_registry
 
-HEARTBEAT_SECONDS = 5.0
 
 
 class _JobLog:
@@ -46,9 +45,10 @@ def run_job(settings: Settings, job_id: str) -> int:
     shutil.rmtree(folder, ignore_errors=True)
     progress = {"value": 0.0}
     stop = threading.Event()
+    interval = min(5.0, settings.job_heartbeat_timeout_seconds / 3)
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
+        while not stop.wait(interval):
             if not store.heartbeat(job_id, progress["value"]):
                 return  # canceled: the runner ends this process
 

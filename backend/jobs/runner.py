@@ -27,8 +27,6 @@ from backend.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = dt.timedelta(seconds=60)
-
 
 @dataclass
 class _Running:
@@ -46,6 +44,7 @@ class JobRunner:
         self._running: dict[str, _Running] = {}
         self._stop = threading.Event()
         self._cluster = None
+        self._stale_after = dt.timedelta(seconds=settings.job_heartbeat_timeout_seconds)
 
     def start_cluster(self) -> None:
         """A LocalCluster for the jobs when no scheduler is configured."""
@@ -61,7 +60,7 @@ class JobRunner:
 
     def run_forever(self, parent_pid: int | None = None) -> None:
         self.start_cluster()
-        for job_id, status in self.store.recover(STALE_AFTER):
+        for job_id, status in self.store.recover(self._stale_after):
             log.warning("job %s: runner gone, now %s", job_id, status)
         try:
             while not self._stop.is_set():
@@ -76,7 +75,7 @@ class JobRunner:
 
     def tick(self) -> None:
         self._reap()
-        self.store.recover(STALE_AFTER)
+        self.store.recover(self._stale_after)
         while len(self._running) < self.settings.max_running_jobs:
             job = self.store.claim_next(self.name)
             if job is None:
