@@ -72,5 +72,7 @@ class ProcessEnv:
     """A private scratch folder for this evaluation."""
     validate_only: bool = False
     """True for ``/validation``: build the lazy result, never compute."""
+    loads: list[dict[str, Any]] = field(default_factory=list)
+    """What the loading processes stacked (collection, items, values): the basis of job estimates."""
     log: Callable[[str, str, Mapping[str, Any]], None] = log_to_python_logging
     """Where user-visible log entries go: ``log(level, message, data)`` (batch jobs: the job's log)."""

@@ -142,6 +142,7 @@ def stack_collection(
         mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:])
         cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
     _check_size(cube, env, id)
+    env.loads.append({"collection": id, "items": len(items), "values": int(cube.size), "shape": dict(cube.sizes)})
     return cube
 
 

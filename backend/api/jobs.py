@@ -14,6 +14,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from backend.api import base_url, json_body
 from backend.app import services
+from backend.execution import estimate
 from backend.jobs.results import STAC_FILE, read_stac
 from backend.jobs.store import JobRecord
 from processes.errors import (
@@ -187,6 +188,14 @@ def _results_document(job_id: str, token: str):
     ]
     document["expires"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
     return jsonify(document)
+
+
+@blueprint.get("/jobs/<job_id>/estimate")
+def job_estimate(job_id: str):
+    user = _user()
+    job = services().jobs.get(user.user_id, job_id)
+    body = estimate(services(), job.process, user.user_id)
+    return jsonify({k: v for k, v in body.items() if v is not None})
 
 
 @blueprint.get("/jobs/<job_id>/logs")

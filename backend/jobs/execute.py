@@ -25,7 +25,6 @@ from processes.graph import Evaluator, parameter_defaults, parse_process_graph
 from processes.registry import build_registry
 
 
-
 class _JobLog:
     """``ProcessEnv.log`` for a job: entries at or above the job's log level go to the store."""
 

@@ -130,3 +130,25 @@ def test_job_metadata_can_be_updated_and_the_job_deleted(connection, live_server
 def test_invalid_job_requests(live_server, body, code):
     response = requests.post(f"{live_server.api}/jobs", json=body, headers=live_server.headers(), timeout=10)
     assert response.status_code == 400 and response.json()["code"] == code
+
+
+def test_estimate_counts_the_values_the_job_reads(connection):
+    job = ndvi_max(connection).create_job()
+    estimate = job.estimate()
+    # 2 dates × 2 bands × 100 × 100 pixels
+    assert estimate["usage"]["values_read"] == 40_000
+    assert estimate["duration"].startswith("PT") and estimate["size"] == 100 * 100 * 4
+
+
+def test_logs_can_be_filtered_by_level_and_paged(connection, live_server):
+    job = ndvi_max(connection).create_job(out_format="GTiff")
+    job.start_and_wait(max_poll_interval=1)
+    api = f"{live_server.api}/jobs/{job.job_id}/logs"
+    headers = live_server.headers()
+    everything = requests.get(api, headers=headers, timeout=10).json()["logs"]
+    assert [e["message"] for e in everything][:2] == ["Job queued.", "Job started."]
+    first = requests.get(api, params={"limit": 1}, headers=headers, timeout=10).json()
+    assert len(first["logs"]) == 1 and first["links"][0]["rel"] == "next"
+    rest = requests.get(api, params={"offset": first["logs"][0]["id"]}, headers=headers, timeout=10).json()["logs"]
+    assert [e["id"] for e in rest] == [e["id"] for e in everything[1:]]
+    assert requests.get(api, params={"level": "error"}, headers=headers, timeout=10).json()["logs"] == []
