@@ -176,6 +176,8 @@ def open_stac_url(url: str) -> CollectionHandle:
     except Exception as exc:
         raise parameter_invalid("load_stac", "url", f"cannot read a STAC document at '{url}': {exc}") from None
     if isinstance(document, pystac.Collection):
+        if next(iter(document.get_items()), None) is None and document.assets:
+            return StaticCollection(_collection_of_assets(document, url), url)
         return StaticCollection(document, url)
     if isinstance(document, pystac.Item):
         items = [document]
@@ -197,6 +199,42 @@ def open_stac_url(url: str) -> CollectionHandle:
         clone = item.clone().make_asset_hrefs_absolute() if item.get_self_href() else item.clone()
         holder.add_item(clone)
     return StaticCollection(holder, url)
+
+
+def _collection_of_assets(document: pystac.Collection, url: str) -> pystac.Collection:
+    """openEO batch results: a Collection whose assets are the files. One item per (single-band) asset."""
+    holder = pystac.Collection(id=document.id, description=document.description, extent=document.extent)
+    fallback_time = document.extent.temporal.intervals[0][0]
+    band_names = set()
+    for key, asset in document.assets.items():
+        fields = asset.extra_fields
+        bands = fields.get("eo:bands") or [{}]
+        if len(bands) != 1 or not fields.get("proj:transform"):
+            raise parameter_invalid(
+                "load_stac", "url",
+                f"asset '{key}' of '{url}' holds {len(bands)} bands or no proj:transform; only single-band "
+                "assets with projection metadata can be loaded from collection-level assets.",
+            )
+        name = bands[0].get("name") or "result"
+        band_names.add(name)
+        when = fields.get("datetime")
+        stamp = pystac.utils.str_to_datetime(when) if when else fallback_time
+        west, south, east, north = fields["proj:bbox"]
+        item = pystac.Item(
+            id=key,
+            geometry=None,
+            bbox=list(document.extent.spatial.bboxes[0]),
+            datetime=stamp,
+            properties={"proj:epsg": fields.get("proj:epsg"), "proj:shape": fields.get("proj:shape"),
+                        "proj:transform": fields.get("proj:transform"), "proj:bbox": [west, south, east, north]},
+        )
+        item.add_asset(name, pystac.Asset(href=pystac.utils.make_absolute_href(asset.href, url),
+                                          media_type=asset.media_type, roles=["data"],
+                                          extra_fields={"eo:bands": bands}))
+        holder.add_item(item)
+    holder.summaries = pystac.Summaries({"eo:bands": [{"name": n} for n in sorted(band_names)]})
+    holder.extra_fields["item_assets"] = {n: {"eo:bands": [{"name": n}]} for n in band_names}
+    return holder
 
 
 # --- collection metadata --------------------------------------------------------------------------

@@ -152,3 +152,19 @@ def test_logs_can_be_filtered_by_level_and_paged(connection, live_server):
     rest = requests.get(api, params={"offset": first["logs"][0]["id"]}, headers=headers, timeout=10).json()["logs"]
     assert [e["id"] for e in rest] == [e["id"] for e in everything[1:]]
     assert requests.get(api, params={"level": "error"}, headers=headers, timeout=10).json()["logs"] == []
+
+
+def test_job_results_can_be_loaded_again_with_load_stac(connection, tmp_path):
+    source = connection.load_collection(LC, spatial_extent=EXTENT, temporal_extent=["2023-05-01", "2023-06-01"],
+                                        bands=["B08"])
+    job = source.create_job(out_format="GTiff")
+    job.start_and_wait(max_poll_interval=1)
+    canonical = next(link["href"] for link in job.get_results().get_metadata()["links"] if link["rel"] == "canonical")
+    again = connection.load_stac(canonical).reduce_dimension(dimension="t", reducer="max")
+    target = tmp_path / "again.tif"
+    again.download(target, format="GTiff")
+    direct = source.reduce_dimension(dimension="t", reducer="max")
+    direct.download(tmp_path / "direct.tif", format="GTiff")
+    with rasterio.open(target) as a, rasterio.open(tmp_path / "direct.tif") as b:
+        assert a.transform == b.transform
+        np.testing.assert_array_equal(a.read(1), b.read(1))
