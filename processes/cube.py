@@ -45,16 +45,20 @@ def dimension_type(cube: xr.DataArray, dim: Hashable) -> DimType:
 
 
 def with_dimension_type(cube: xr.DataArray, dim: str, dim_type: DimType, axis: str | None = None) -> xr.DataArray:
-    """Return ``cube`` with ``dim`` typed (creating an integer index coordinate if it has none)."""
+    """Return ``cube`` with ``dim`` typed (creating an integer index coordinate if it has none).
+
+    The attribute is set on a shallow copy, so the dimension's index (e.g. xvec's GeometryIndex)
+    is kept.
+    """
     if dim_type not in DIM_TYPES:
         raise ValueError(f"unknown dimension type {dim_type!r}; expected one of {DIM_TYPES}")
     if dim not in cube.coords:
         cube = cube.assign_coords({dim: np.arange(cube.sizes[dim])})
-    coord = cube[dim].copy()
-    coord.attrs = {**coord.attrs, TYPE_ATTR: dim_type}
+    cube = cube.copy(deep=False)
+    cube[dim].attrs[TYPE_ATTR] = dim_type
     if axis is not None:
-        coord.attrs[AXIS_ATTR] = axis
-    return cube.assign_coords({dim: coord})
+        cube[dim].attrs[AXIS_ATTR] = axis
+    return cube
 
 
 def dims_of_type(cube: xr.DataArray, dim_type: DimType) -> list[str]:

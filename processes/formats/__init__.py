@@ -97,10 +97,10 @@ def _check_option_type(fmt: str, name: str, schema: Mapping[str, Any], value: An
 
 
 def _build() -> dict[str, OutputFormat]:
-    from processes.formats import gtiff, json, netcdf
+    from processes.formats import gtiff, json, netcdf, vector
 
     registry: dict[str, OutputFormat] = {}
-    for fmt in (gtiff.FORMAT, netcdf.FORMAT, json.FORMAT):
+    for fmt in (gtiff.FORMAT, netcdf.FORMAT, json.FORMAT, vector.CSV, vector.GEOJSON, vector.PARQUET):
         key = fmt.name.lower()
         if key in registry:
             raise ValueError(f"output format {fmt.name!r} is registered twice")
@@ -109,6 +109,8 @@ def _build() -> dict[str, OutputFormat]:
 
 
 _REGISTRY: dict[str, OutputFormat] | None = None
+# Names other openEO back-ends use for the same formats.
+_ALIASES = {"geotiff": "gtiff", "tiff": "gtiff", "nc": "netcdf", "geoparquet": "parquet"}
 
 
 def output_formats() -> Mapping[str, OutputFormat]:
@@ -119,7 +121,8 @@ def output_formats() -> Mapping[str, OutputFormat]:
 
 
 def get_output_format(name: str) -> OutputFormat:
-    fmt = output_formats().get(name.lower())
+    key = name.lower()
+    fmt = output_formats().get(_ALIASES.get(key, key))
     if fmt is None:
         names = ", ".join(f.name for f in output_formats().values())
         raise FormatUnsupported(f"Output format '{name}' is not supported; GET /file_formats lists them: {names}.")

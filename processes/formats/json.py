@@ -23,6 +23,7 @@ from processes.cube_json import cube_to_json
 from processes.errors import process_error
 
 from . import OutputFormat
+from .vector import is_vector_cube, vector_cube_to_frame
 
 MAX_CUBE_VALUES = 5_000_000
 
@@ -42,6 +43,9 @@ def to_json_value(value: Any) -> Any:
             raise process_error("FormatUnsuitable", f"Data can't be returned as JSON: {problem}")
         if value.ndim == 0:
             return to_json_value(value.values.item())
+        if is_vector_cube(value):
+            frame = vector_cube_to_frame(value)
+            return to_json_value(pd.DataFrame(frame.drop(columns="geometry")).to_dict(orient="records"))
         if is_raster_cube(value):
             return to_json_value(cube_to_json(value.compute()))
         return to_json_value(value.values.tolist())

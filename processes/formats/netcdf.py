@@ -20,6 +20,7 @@ import xarray as xr
 from processes.cube import band_dim, dimension_type, is_raster_cube, spatial_dims, time_dim
 
 from . import OutputFormat
+from .vector import is_vector_cube
 
 PARAMETERS = {
     "compression": {"type": "boolean", "description": "zlib-compress the variables (level 4).", "default": True},
@@ -27,8 +28,10 @@ PARAMETERS = {
 
 
 def _accepts(value: Any) -> str | None:
+    if is_vector_cube(value):
+        return None
     if not is_raster_cube(value) or spatial_dims(value) is None:
-        return "netCDF output needs a raster data cube with spatial dimensions x and y."
+        return "netCDF output needs a raster data cube with spatial dimensions x and y, or a vector cube."
     return None
 
 
@@ -74,7 +77,22 @@ def to_dataset(cube: xr.DataArray) -> xr.Dataset:
     return ds
 
 
+def write_vector_netcdf(cube: xr.DataArray, target: Path) -> None:
+    """A vector cube as CF netCDF: geometries encoded by xvec (CF geometry container), bands as variables."""
+    b = band_dim(cube)
+    ds = cube.to_dataset(dim=b) if b else cube.to_dataset(name=str(cube.name or "value"))
+    for dim in ds.dims:
+        if dim in ds.coords:
+            ds[dim].attrs = {k: v for k, v in ds[dim].attrs.items() if not k.startswith("openeo:")}
+    encoded = ds.xvec.encode_cf()
+    encoded.attrs.update(Conventions="CF-1.8", source="Terracube openEO back-end")
+    encoded.to_netcdf(target, engine="netcdf4", format="NETCDF4")
+
+
 def write_netcdf(cube: xr.DataArray, target: Path, options: Mapping[str, Any]) -> None:
+    if is_vector_cube(cube):
+        write_vector_netcdf(cube, target)
+        return
     ds = to_dataset(cube)
     encoding = {}
     for name, var in ds.data_vars.items():
