@@ -18,6 +18,7 @@ from backend.auth import Authenticator
 from backend.catalog import build_catalog
 from backend.errors import register_error_handlers
 from backend.jobs.store import JobStore, make_engine
+from backend.process_graphs import UdpStore
 from backend.settings import API_PREFIX, Settings
 from processes.registry import ProcessRegistry, build_registry
 from processes.stac import CollectionCatalog
@@ -37,6 +38,7 @@ class Services:
     catalog: CollectionCatalog
     registry: ProcessRegistry
     jobs: JobStore
+    udps: UdpStore
 
 
 def services() -> Services:
@@ -53,12 +55,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.job_store_url)
     app.extensions["terracube"] = Services(
         settings=settings,
         auth=Authenticator(settings.users, settings.token_secret(), settings.token_ttl_seconds),
         catalog=build_catalog(settings),
         registry=build_registry(),
-        jobs=JobStore(make_engine(settings.job_store_url)),
+        jobs=JobStore(engine),
+        udps=UdpStore(engine),
     )
     CORS(
         app,
@@ -70,9 +74,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     register_error_handlers(app)
 
-    from backend.api import capabilities, collections, credentials, jobs, processes, processing
+    from backend.api import (
+        capabilities,
+        collections,
+        credentials,
+        jobs,
+        process_graphs,
+        processes,
+        processing,
+    )
 
     app.register_blueprint(capabilities.well_known)
-    for module in (capabilities, collections, credentials, jobs, processes, processing):
+    for module in (capabilities, collections, credentials, jobs, process_graphs, processes, processing):
         app.register_blueprint(module.blueprint, url_prefix=API_PREFIX)
     return app

@@ -8,6 +8,7 @@ with a ``RequestTimeout`` error instead of occupying a worker.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -67,6 +68,7 @@ def sync_env(services: Services, user_id: str, *, validate_only: bool = False) -
         user_id=user_id,
         limits=Limits(max_pixels=settings.sync_max_pixels),
         validate_only=validate_only,
+        user_processes=functools.partial(services.udps.lookup, user_id),
     )
 
 
@@ -110,7 +112,8 @@ def estimate(services: Services, process: Any, user_id: str) -> dict[str, Any]:
     import os
 
     graph, parameters = graph_from_request(process)
-    env = ProcessEnv(collections=services.catalog, user_id=user_id, validate_only=True)
+    env = ProcessEnv(collections=services.catalog, user_id=user_id, validate_only=True,
+                     user_processes=functools.partial(services.udps.lookup, user_id))
     value = Evaluator(services.registry, env).evaluate(graph, parameters)
     values = sum(load["values"] for load in env.loads)
     cores = os.cpu_count() or 1

@@ -72,6 +72,8 @@ class ProcessEnv:
     """A private scratch folder for this evaluation."""
     validate_only: bool = False
     """True for ``/validation``: build the lazy result, never compute."""
+    user_processes: Callable[[str], Mapping[str, Any] | None] | None = None
+    """The requesting user's stored process definitions by id (``/process_graphs``), if any."""
     loads: list[dict[str, Any]] = field(default_factory=list)
     """What the loading processes stacked (collection, items, values): the basis of job estimates."""
     log: Callable[[str, str, Mapping[str, Any]], None] = log_to_python_logging

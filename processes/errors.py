@@ -64,6 +64,10 @@ JobNotFinished = _error("JobNotFinished", 400, "The batch job has not finished c
 PropertyNotEditable = _error("PropertyNotEditable", 400, "A property of the job is read-only.")
 ResultLinkExpired = _error("ResultLinkExpired", 410, "The link to the batch job result has expired.")
 
+# --- user-defined processes ---------------------------------------------------------------------
+ProcessGraphNotFound = _error("ProcessGraphNotFound", 404, "The user-defined process does not exist.")
+PredefinedProcessExists = _error("PredefinedProcessExists", 400, "A predefined process with this id exists.")
+
 # --- data and processes --------------------------------------------------------------------------
 CollectionNotFound = _error("CollectionNotFound", 404, "The collection does not exist.")
 ProcessUnsupported = _error("ProcessUnsupported", 400, "The process is not available.")

@@ -280,6 +280,15 @@ class Evaluator:
         namespace = node.get("namespace")
         if isinstance(namespace, str) and namespace.startswith(("http://", "https://")):
             return self._remote_process(process_id, namespace, node_id)
+        if namespace == "user" or (namespace is None and process_id not in self.registry):
+            stored = self.env.user_processes(process_id) if self.env.user_processes else None
+            if stored is not None:
+                return self._defined_process(process_id, f"user:{process_id}", stored)
+            if namespace == "user":
+                raise ProcessUnsupported(
+                    f"User-defined process '{process_id}' (node '{node_id}') does not exist; "
+                    "GET /process_graphs lists yours.", node_id=node_id,
+                )
         if namespace not in (None, "backend", "predefined"):
             raise ProcessUnsupported(
                 f"Process '{process_id}' in namespace '{namespace}' (node '{node_id}') is not available: "
@@ -293,15 +302,18 @@ class Evaluator:
 
     def _remote_process(self, process_id: str, url: str, node_id: str) -> Process:
         """A user-defined process published as JSON at ``url`` (openEO's namespace-as-URL)."""
-        key = (process_id, url)
+        if (process_id, url) not in self._remote:
+            return self._defined_process(process_id, url, fetch_process_definition(url, process_id, node_id))
+        return self._remote[(process_id, url)]
+
+    def _defined_process(self, process_id: str, source: str, definition: Mapping[str, Any]) -> Process:
+        """A process defined by a process graph (stored or fetched), callable like a predefined one."""
+        key = (process_id, source)
         if key not in self._remote:
-            definition = fetch_process_definition(url, process_id, node_id)
             nodes = definition["process_graph"]
-            _check_nodes(nodes, f"process '{process_id}' from {url}")
+            _check_nodes(nodes, f"process '{process_id}' ({source})")
             graph = ProcessGraph(nodes, _result_node(nodes))
-            defaults = {
-                p["name"]: p["default"] for p in definition.get("parameters") or [] if "default" in p
-            }
+            defaults = parameter_defaults(definition)
 
             def run(**arguments: Any) -> Any:
                 return self.evaluate(graph, {**defaults, **arguments})

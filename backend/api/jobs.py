@@ -99,9 +99,9 @@ def describe_job(job_id: str):
 def update_job(job_id: str):
     user = _user()
     body = json_body()
-    if not isinstance(body, dict) or not body:
-        raise BadRequest("Send the properties to change, e.g. {\"title\": \"…\"}.")
-    changes = dict(body)
+    if not isinstance(body, dict):
+        raise BadRequest("Send the properties to change as a JSON object, e.g. {\"title\": \"…\"}.")
+    changes = dict(body)  # an empty object changes nothing
     if "process" in changes:
         changes["process"] = _process_of(changes)
     services().jobs.update(user.user_id, job_id, changes)

@@ -9,6 +9,7 @@ STAC description into the job folder, and records progress, logs and the outcome
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import threading
@@ -17,6 +18,7 @@ import traceback
 from backend.catalog import build_catalog
 from backend.jobs.results import save_job_result, write_stac
 from backend.jobs.store import LOG_LEVELS, JobStore, make_engine
+from backend.process_graphs import UdpStore
 from backend.settings import Settings
 from processes.env import ProcessEnv
 from processes.errors import OpenEOError
@@ -57,7 +59,9 @@ def run_job(settings: Settings, job_id: str) -> int:
         log("info", "Job started.", {"scheduler": settings.dask_scheduler or "local threads"})
         document = job.process
         graph = parse_process_graph(document)
-        env = ProcessEnv(collections=build_catalog(settings), user_id=job.user_id, work_dir=folder.parent, log=log)
+        udps = UdpStore(store.engine)
+        env = ProcessEnv(collections=build_catalog(settings), user_id=job.user_id, work_dir=folder.parent, log=log,
+                         user_processes=functools.partial(udps.lookup, job.user_id))
         value = Evaluator(build_registry(), env).evaluate(graph, parameter_defaults(document))
         progress_callback.set(lambda pct: progress.__setitem__("value", min(pct, 99.0)))
         files = save_job_result(value, folder)

@@ -53,7 +53,8 @@ def test_capabilities_list_exactly_the_implemented_endpoints(live_server):
     assert endpoints["/result"] == {"POST"}
     assert endpoints["/collections/{collection_id}"] == {"GET"}
     assert endpoints["/jobs/{job_id}/results"] == {"GET", "POST", "DELETE"}
-    assert "/process_graphs" not in endpoints  # not implemented yet, so not advertised
+    assert endpoints["/process_graphs/{process_graph_id}"] == {"DELETE", "GET", "PUT"}
+    assert "/services" not in endpoints  # not implemented yet, so not advertised
     for path in endpoints:
         if "{" not in path:
             method = "post" if endpoints[path] == {"POST"} else "get"
