@@ -122,6 +122,10 @@ def parse_process_graph(document: Any) -> ProcessGraph:
     """
     if isinstance(document, dict) and "process_graph" in document:
         nodes = document["process_graph"]
+        # Some clients (the JS client given a Builder) nest a whole process one level deeper.
+        while isinstance(nodes, dict) and set(nodes) <= {"process_graph", "id", "parameters", "returns"} \
+                and isinstance(nodes.get("process_graph"), dict):
+            nodes = nodes["process_graph"]
     elif isinstance(document, dict) and document and all(
         isinstance(n, dict) and "process_id" in n for n in document.values()
     ):
@@ -133,6 +137,7 @@ def parse_process_graph(document: Any) -> ProcessGraph:
     _check_nodes(nodes, "process graph")
     for node in _iter_all_nodes(nodes):
         node.setdefault("arguments", {})
+    result = _result_node(nodes)
 
     from openeo_pg_parser_networkx import OpenEOProcessGraph  # heavy import, only when parsing
 
@@ -140,7 +145,7 @@ def parse_process_graph(document: Any) -> ProcessGraph:
         OpenEOProcessGraph({"process_graph": _skeleton(nodes)})
     except Exception as exc:  # the parser raises bare Exceptions and pydantic errors
         raise ProcessGraphInvalid(f"Invalid process graph: {_parser_message(exc)}") from None
-    return ProcessGraph(nodes=nodes, result_node=_result_node(nodes))
+    return ProcessGraph(nodes=nodes, result_node=result)
 
 
 def parameter_defaults(document: Any) -> dict[str, Any]:
@@ -163,6 +168,14 @@ def _iter_all_nodes(nodes: Mapping[str, Any]):
 
 def _result_node(nodes: Mapping[str, Any]) -> str:
     results = [node_id for node_id, node in nodes.items() if node.get("result") is True]
+    if not results:
+        # Lenient for clients that leave the flag out (the JS client's Builder): the one node no
+        # other node uses is the result.
+        used = {ref for node in nodes.values() for ref in _from_nodes(node.get("arguments", {}))}
+        sinks = [node_id for node_id in nodes if node_id not in used]
+        if len(sinks) == 1:
+            nodes[sinks[0]]["result"] = True
+            return sinks[0]
     if len(results) != 1:
         raise ProcessGraphInvalid(
             f"A process graph needs exactly one node with \"result\": true; found {len(results)}"
@@ -170,6 +183,18 @@ def _result_node(nodes: Mapping[str, Any]) -> str:
             + "."
         )
     return results[0]
+
+
+def _from_nodes(value: Any):
+    if isinstance(value, dict):
+        if "from_node" in value and len(value) == 1:
+            yield value["from_node"]
+        elif "process_graph" not in value:
+            for v in value.values():
+                yield from _from_nodes(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _from_nodes(v)
 
 
 def _parser_message(exc: Exception) -> str:

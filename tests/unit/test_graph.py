@@ -149,7 +149,8 @@ def test_library_errors_become_internal_errors_naming_the_node(evaluator):
     [
         ({}, ProcessGraphMissing),
         ({"process_graph": {}}, ProcessGraphInvalid),
-        ({"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}}}}, ProcessGraphInvalid),
+        ({"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}},
+                            "b": {"process_id": "add", "arguments": {"x": 1, "y": 2}}}}, ProcessGraphInvalid),
         ({"process_graph": {"a": {"process_id": "add", "arguments": {"x": {"from_node": "zz"}, "y": 2},
                                   "result": True}}}, ProcessGraphInvalid),
         ({"process_graph": {"a": {"process_id": 5, "arguments": {}, "result": True}}}, ProcessGraphInvalid),
@@ -163,6 +164,20 @@ def test_library_errors_become_internal_errors_naming_the_node(evaluator):
 def test_structurally_invalid_graphs_are_rejected(document, error):
     with pytest.raises(error):
         parse_process_graph(document)
+
+
+def test_without_result_flag_the_only_unused_node_is_the_result(evaluator):
+    nodes = {
+        "a": {"process_id": "add", "arguments": {"x": 1, "y": 2}},
+        "b": {"process_id": "add", "arguments": {"x": {"from_node": "a"}, "y": 10}},
+    }
+    assert run(evaluator, nodes) == 13
+
+
+def test_a_process_nested_one_level_too_deep_is_accepted(evaluator):
+    graph = parse_process_graph({"process_graph": {"process_graph": {
+        "a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}})
+    assert evaluator.evaluate(graph) == 3
 
 
 def test_the_parser_sees_a_skeleton_without_literal_data():
