@@ -10,6 +10,7 @@ STAC description into the job folder, and records progress, logs and the outcome
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import sys
 import threading
@@ -41,17 +42,21 @@ class _JobLog:
 def run_job(settings: Settings, job_id: str) -> int:
     store = JobStore(make_engine(settings.job_store_url))
     job = store.record(job_id)
+    attempt = store.attempt(job_id)
     log = _JobLog(store, job_id, job.log_level)
-    folder = settings.jobs_dir / job_id / "results"
-    shutil.rmtree(folder, ignore_errors=True)
+    # Each run writes into its own folder, moved into place only when it succeeded: a run that lost
+    # the job (re-queued after a missed heartbeat) can never mix its files with another run's.
+    job_dir = settings.jobs_dir / job_id
+    scratch = job_dir / f"run-{(attempt or 'x').rsplit('#', 1)[-1]}"
+    shutil.rmtree(scratch, ignore_errors=True)
     progress = {"value": 0.0}
     stop = threading.Event()
-    interval = min(5.0, settings.job_heartbeat_timeout_seconds / 3)
+    interval = min(5.0, settings.job_heartbeat_timeout_seconds / 4)
 
     def beat() -> None:
         while not stop.wait(interval):
-            if not store.heartbeat(job_id, progress["value"]):
-                return  # canceled: the runner ends this process
+            if not store.heartbeat(job_id, attempt, progress["value"]):
+                os._exit(3)  # canceled or taken over by another run: stop computing at once
 
     threading.Thread(target=beat, daemon=True).start()
     client = _dask_client(settings, log)
@@ -60,34 +65,41 @@ def run_job(settings: Settings, job_id: str) -> int:
         document = job.process
         graph = parse_process_graph(document)
         udps = UdpStore(store.engine)
-        env = ProcessEnv(collections=build_catalog(settings), user_id=job.user_id, work_dir=folder.parent, log=log,
+        env = ProcessEnv(collections=build_catalog(settings), user_id=job.user_id, work_dir=scratch, log=log,
                          user_processes=functools.partial(udps.lookup, job.user_id))
         value = Evaluator(build_registry(), env).evaluate(graph, parameter_defaults(document))
         progress_callback.set(lambda pct: progress.__setitem__("value", min(pct, 99.0)))
-        files = save_job_result(value, folder)
+        files = save_job_result(value, scratch)
         media_type = getattr(value, "media_type", None) or ("image/tiff; application=geotiff; profile=cloud-optimized"
                                                             if files[0].suffix == ".tif" else "application/json")
-        write_stac(job, files, folder, media_type)
-        if store.finish(job_id, "finished"):
+        write_stac(job, files, scratch, media_type)
+        stop.set()
+        if store.attempt(job_id) != attempt or store.status(job_id) != "running":
+            return 3
+        results = job_dir / "results"
+        shutil.rmtree(results, ignore_errors=True)
+        scratch.rename(results)
+        if store.finish(job_id, "finished", attempt=attempt):
             log("info", f"Job finished: {len(files)} result file(s).", {"files": [f.name for f in files]})
         return 0
     except OpenEOError as err:
         where = f" (node '{err.node_id}')" if err.node_id else ""
         store.log(job_id, "error", f"{err.code}{where}: {err.message}", {"node_id": err.node_id}, code=err.code)
-        store.finish(job_id, "error", f"{err.code}{where}: {err.message}")
+        store.finish(job_id, "error", f"{err.code}{where}: {err.message}", attempt=attempt)
         return 1
     except MemoryError:
         message = "The job ran out of memory. Process a smaller extent per job or fewer bands/dates at once."
         store.log(job_id, "error", message)
-        store.finish(job_id, "error", message)
+        store.finish(job_id, "error", message, attempt=attempt)
         return 1
     except Exception as exc:  # anything else: the root cause with its traceback in the job's log
         message = f"{type(exc).__name__}: {exc}"
         store.log(job_id, "error", f"The job failed: {message}", {"traceback": traceback.format_exc(limit=8)})
-        store.finish(job_id, "error", message)
+        store.finish(job_id, "error", message, attempt=attempt)
         return 1
     finally:
         stop.set()
+        shutil.rmtree(scratch, ignore_errors=True)
         if client is not None:
             client.close()
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Running:
     job_id: str
+    attempt: str | None
     process: subprocess.Popen
     output: Path
     started: float = field(default_factory=time.monotonic)
@@ -105,15 +106,16 @@ class JobRunner:
                 [sys.executable, "-m", "backend.jobs.execute", job_id],
                 env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        self._running[job_id] = _Running(job_id, process, output)
+        self._running[job_id] = _Running(job_id, self.store.attempt(job_id), process, output)
         log.info("job %s: started (pid %s)", job_id, process.pid)
 
     def _reap(self) -> None:
         for job_id, running in list(self._running.items()):
             code = running.process.poll()
-            status = self.store.status(job_id)
+            ours = self.store.attempt(job_id) == running.attempt
+            status = self.store.status(job_id) if ours else "taken over"
             if code is None:
-                if status != "running":  # canceled or deleted: stop its computation
+                if status != "running":  # canceled, deleted or re-queued: stop its computation
                     self._kill(running)
                     del self._running[job_id]
                     log.info("job %s: process ended (%s)", job_id, status)
@@ -124,7 +126,8 @@ class JobRunner:
                 reason = "killed (out of memory?)" if code < 0 else f"exit code {code}"
                 message = f"The job's process ended unexpectedly ({reason})."
                 self.store.log(job_id, "error", message, {"output": tail})
-                self.store.finish(job_id, "error", message + (f" Last output: {tail.strip()[-300:]}" if tail else ""))
+                self.store.finish(job_id, "error", message + (f" Last output: {tail.strip()[-300:]}" if tail else ""),
+                                  attempt=running.attempt)
 
     def _drain(self) -> None:
         while self._running:

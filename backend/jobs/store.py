@@ -252,8 +252,8 @@ class JobStore:
                 claimed = conn.execute(
                     jobs_table.update()
                     .where(jobs_table.c.id == job_id, jobs_table.c.status == "queued")
-                    .values(status="running", started=now, updated=now, heartbeat=now, runner=runner,
-                            attempts=jobs_table.c.attempts + 1)
+                    .values(status="running", started=now, updated=now, heartbeat=now,
+                            runner=f"{runner}#{uuid.uuid4().hex[:12]}", attempts=jobs_table.c.attempts + 1)
                 ).rowcount
                 if claimed:
                     row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
@@ -264,27 +264,33 @@ class JobStore:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(jobs_table.c.status).where(jobs_table.c.id == job_id)).scalar()
 
-    def heartbeat(self, job_id: str, progress: float | None = None) -> bool:
-        """Refresh a running job's heartbeat; False if it is no longer running (canceled)."""
+    def attempt(self, job_id: str) -> str | None:
+        """The token of the job's current run (set when a runner claims it)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(jobs_table.c.runner).where(jobs_table.c.id == job_id)).scalar()
+
+    def heartbeat(self, job_id: str, attempt: str, progress: float | None = None) -> bool:
+        """Refresh the heartbeat of this run of the job; False if the run is over (canceled, re-queued)."""
         values: dict[str, Any] = {"heartbeat": utcnow()}
         if progress is not None:
             values["progress"] = round(float(progress), 1)
         with self.engine.begin() as conn:
-            return bool(conn.execute(
-                jobs_table.update().where(jobs_table.c.id == job_id, jobs_table.c.status == "running").values(**values)
-            ).rowcount)
+            return bool(conn.execute(jobs_table.update().where(
+                jobs_table.c.id == job_id, jobs_table.c.status == "running", jobs_table.c.runner == attempt,
+            ).values(**values)).rowcount)
 
-    def finish(self, job_id: str, status: str, error: str | None = None) -> bool:
-        """Record the end of a running job; False if it was canceled meanwhile."""
+    def finish(self, job_id: str, status: str, error: str | None = None, attempt: str | None = None) -> bool:
+        """Record the end of a running job (of this run, if given); False if it was canceled meanwhile."""
         assert status in ("finished", "error")
         now = utcnow()
         values = {"status": status, "error": error, "finished": now, "updated": now}
         if status == "finished":
             values["progress"] = 100.0
+        condition = [jobs_table.c.id == job_id, jobs_table.c.status == "running"]
+        if attempt is not None:
+            condition.append(jobs_table.c.runner == attempt)
         with self.engine.begin() as conn:
-            return bool(conn.execute(
-                jobs_table.update().where(jobs_table.c.id == job_id, jobs_table.c.status == "running").values(**values)
-            ).rowcount)
+            return bool(conn.execute(jobs_table.update().where(*condition).values(**values)).rowcount)
 
     def recover(self, stale_after: dt.timedelta) -> list[tuple[str, str]]:
         """Jobs whose runner stopped refreshing them: re-queue, or fail after MAX_ATTEMPTS tries."""

@@ -124,7 +124,8 @@ def test_job_metadata_can_be_updated_and_the_job_deleted(connection, live_server
 
 @pytest.mark.parametrize("body, code", [
     ({"title": "no process"}, "ProcessGraphMissing"),
-    ({"process": {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}}}}},
+    ({"process": {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}},
+                                    "b": {"process_id": "add", "arguments": {"x": 1, "y": 2}}}}},
      "ProcessGraphInvalid"),
 ])
 def test_invalid_job_requests(live_server, body, code):
