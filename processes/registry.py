@@ -85,9 +85,9 @@ class ProcessRegistry(Mapping[str, Process]):
 
 def _modules() -> list[ModuleType]:
     # The explicit list of modules that implement processes. Add new modules here.
-    from processes import arrays, cubes, load, logic, math, reducers, save
+    from processes import arrays, cubes, inspection, load, logic, math, reducers, save
 
-    return [math, logic, reducers, arrays, load, cubes, save]
+    return [math, logic, reducers, arrays, load, cubes, inspection, save]
 
 
 def build_registry() -> ProcessRegistry:
