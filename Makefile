@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test lint conformance conformance-general clean
+.PHONY: install run demo test lint bench conformance conformance-general clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,11 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+bench: install
+	$(PY) -m bench $(BENCH)
+
 lint: install
-	$(VENV)/bin/ruff check backend processes udf tests conformance
+	$(VENV)/bin/ruff check backend processes udf tests conformance bench
 
 conformance-general: install
 	$(PY) conformance/run_general.py

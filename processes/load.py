@@ -100,8 +100,7 @@ def stack_collection(
     if bbox is not None:
         # for polygons, the bbox of the reprojected polygons is tighter than the reprojected bbox
         native = bbox_of(native_geoms, crs) if native_geoms is not None else bbox.to_crs(crs)
-        pad = resolution  # stack one pixel more; the exact cut by pixel centre follows
-        bounds = (native.west - pad, native.south - pad, native.east + pad, native.north + pad)
+        bounds = _pixel_edges(native, resolution)
 
     stacked = stackstac.stack(
         [item_for_stacking(item) for item in items],
@@ -109,7 +108,7 @@ def stack_collection(
         epsg=crs.to_epsg(),
         resolution=resolution,
         bounds=bounds,
-        snap_bounds=True,
+        snap_bounds=bounds is None,
         xy_coords="center",
         dtype="float32",
         fill_value=np.float32(np.nan),
@@ -404,6 +403,22 @@ def _mosaic_same_day(stacked: xr.DataArray) -> xr.DataArray:
     mosaic = xr.concat(layers, dim="time", coords="minimal", compat="override", join="override")
     mosaic = mosaic.assign_coords(time=pd.DatetimeIndex(labels))
     return mosaic.drop_vars([c for c in mosaic.coords if c not in ("time", "band", "y", "x")])
+
+
+def _pixel_edges(box: BoundingBox, resolution: float) -> tuple[float, float, float, float]:
+    """Edges of the pixels (of a grid aligned to multiples of ``resolution``) whose centres lie in ``box``.
+
+    Stacking exactly these keeps Dask chunks aligned with the window; the cut by pixel centre that
+    follows is then a no-op instead of splitting chunks into slivers.
+    """
+    half = resolution / 2
+    west = np.ceil((box.west - half) / resolution) * resolution
+    east = np.floor((box.east - half) / resolution) * resolution + resolution
+    south = np.ceil((box.south - half) / resolution) * resolution
+    north = np.floor((box.north - half) / resolution) * resolution + resolution
+    if east <= west or north <= south:  # smaller than a pixel: stack the pixel around its centre
+        return (west - resolution, south - resolution, west, south)
+    return (float(west), float(south), float(east), float(north))
 
 
 def _check_size(cube: xr.DataArray, env: ProcessEnv, collection_id: str) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks against direct rasterio + numpy baselines (see bench/__main__.py)."""
