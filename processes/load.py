@@ -34,6 +34,7 @@ from processes.geometry import (
     polygons_only,
     reproject_geometries,
 )
+from processes.readers import AlignedReader
 from processes.stac import StacApiCollection, StaticCollection, item_for_stacking
 from processes.temporal import parse_interval
 
@@ -116,6 +117,7 @@ def stack_collection(
         chunksize=CHUNK_SIZE,
         properties=False,
         band_coords=False,
+        reader=AlignedReader,
     )
     stacked = _mosaic_same_day(stacked)
     if bbox is not None:

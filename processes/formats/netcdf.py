@@ -1,9 +1,14 @@
 """netCDF: raster cubes as CF-1.8 netCDF-4, one variable per band.
 
-Bands become data variables (``B04``, ``B08``, …) over ``(t, y, x)``; the CRS is written as a CF
-grid mapping (``spatial_ref`` with ``crs_wkt``) by rioxarray, so xarray/rioxarray and GDAL both
-read it back. ``to_netcdf`` computes the Dask chunks one after the other into the file, so memory
+Bands become data variables (``B04``, ``B08``, … over ``(t, y, x)``; labels that aren't valid
+variable names are sanitised, the label itself stays in ``long_name``). Coordinates carry CF
+attributes (projection or latitude/longitude coordinates, ``time`` with a CF ``units`` string);
+the CRS is a CF grid mapping ``spatial_ref`` written by rioxarray with ``crs_wkt`` and GDAL's
+``spatial_ref``, so xarray/rioxarray and GDAL (``NETCDF:"file.nc":B04``) both read it back.
+``to_netcdf`` computes the Dask chunks and writes them one after the other into the file, so memory
 stays bounded by the chunk size.
+
+Vector cubes (a ``geometry`` dimension) are written as CF geometry containers by xvec.
 """
 
 from __future__ import annotations
@@ -14,67 +19,146 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyproj
 import xarray as xr
 
-from processes.cube import band_dim, dimension_type, is_raster_cube, spatial_dims, time_dim
+from processes.cube import (
+    band_dim,
+    describe_dimensions,
+    dimension_type,
+    is_raster_cube,
+    spatial_dims,
+    time_dim,
+)
 
-from . import OutputFormat
+from . import OutputFormat, cube_name, empty_cube
 from .vector import is_vector_cube
 
+NAME = "netCDF"
 PARAMETERS = {
-    "compression": {"type": "boolean", "description": "zlib-compress the variables (level 4).", "default": True},
+    "compression": {
+        "type": "boolean",
+        "description": "Compress the variables (zlib, level 4).",
+        "default": True,
+    },
 }
+# netCDF chunks (file-internal tiles) of the spatial dimensions; one per date along t.
+CHUNK_SIZE = 256
+# CF names of common CRS axis units (pyproj's unit names otherwise).
+_CF_UNITS = {"metre": "m", "meter": "m", "kilometre": "km", "foot": "ft", "US survey foot": "US_survey_foot"}
 
 
 def _accepts(value: Any) -> str | None:
     if is_vector_cube(value):
         return None
     if not is_raster_cube(value) or spatial_dims(value) is None:
-        return "netCDF output needs a raster data cube with spatial dimensions x and y, or a vector cube."
+        what = f"a data cube with dimensions {describe_dimensions(value)}" if is_raster_cube(value) else (
+            f"a {type(value).__name__}")
+        return (f"netCDF output needs a raster data cube with spatial dimensions x and y, or a vector cube, and "
+                f"this result is {what}. Use JSON for other values.")
+    if value.size == 0:
+        raise empty_cube(NAME)
+    if value.dtype.kind not in "biuf":
+        return f"netCDF output holds numbers and booleans, not values of type {value.dtype}; use JSON."
     return None
 
 
-def _variable_name(label: str, taken: set[str]) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", label) or "band"
+def variable_name(label: Any, taken: set[str]) -> str:
+    """A netCDF/CF variable name for a band label: letters, digits and underscores, starting with a letter."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", str(label)) or "band"
     if not name[0].isalpha():
-        name = f"b_{name}"
+        name = f"b{name}" if name[0] == "_" else f"b_{name}"
+    base, n = name, 1
     while name in taken:
-        name += "_"
+        n += 1
+        name = f"{base}_{n}"
     taken.add(name)
     return name
 
 
+def _spatial_attrs(crs: pyproj.CRS | None) -> tuple[dict[str, str], dict[str, str]]:
+    """CF attributes of the x and y coordinates."""
+    if crs is None:
+        return {"axis": "X"}, {"axis": "Y"}
+    if crs.is_geographic:
+        return (
+            {"axis": "X", "standard_name": "longitude", "long_name": "longitude", "units": "degrees_east"},
+            {"axis": "Y", "standard_name": "latitude", "long_name": "latitude", "units": "degrees_north"},
+        )
+    unit = crs.axis_info[0].unit_name if crs.axis_info else "metre"
+    units = _CF_UNITS.get(unit, unit)
+    return (
+        {"axis": "X", "standard_name": "projection_x_coordinate", "long_name": "x coordinate of projection",
+         "units": units},
+        {"axis": "Y", "standard_name": "projection_y_coordinate", "long_name": "y coordinate of projection",
+         "units": units},
+    )
+
+
 def to_dataset(cube: xr.DataArray) -> xr.Dataset:
+    """The raster cube as a CF dataset (lazy: nothing is computed)."""
     y, x = spatial_dims(cube)
-    b = band_dim(cube)
-    crs = cube.rio.crs
+    t, b = time_dim(cube), band_dim(cube)
+    crs = pyproj.CRS(cube.rio.crs) if cube.rio.crs is not None else None
+    # Auxiliary coordinates (e.g. a stale spatial_ref) are dropped; the CRS is written afresh below.
     cube = cube.drop_vars([c for c in cube.coords if c not in cube.dims])
+    if cube.dtype == np.float16:
+        cube = cube.astype("float32")
+    taken: set[str] = set()
     if b is None:
-        variables = {_variable_name(str(cube.name or "data"), set()): cube}
+        label = cube_name(cube)
+        variables = {variable_name(label, taken): (label, cube)}
     else:
-        taken: set[str] = set()
-        variables = {_variable_name(str(label), taken): cube.sel({b: label}, drop=True) for label in cube[b].values}
-    ds = xr.Dataset({name: var.astype(np.float32 if var.dtype == bool else var.dtype) for name, var in variables.items()})
+        variables = {variable_name(label, taken): (str(label), cube.sel({b: label}, drop=True))
+                     for label in cube[b].values}
+    ds = xr.Dataset({name: var for name, (_, var) in variables.items()})
+    for name, (label, _) in variables.items():
+        ds[name].attrs = {"long_name": label}
     for dim in ds.dims:
-        ds[dim].attrs = {}  # the openEO type attributes are internal
-    t = time_dim(cube)
+        # the openEO type attributes are internal; dimensions other than t/y/x keep their type for readers
+        ds[dim].attrs = {}
+        if dim not in (x, y, t):
+            ds[dim].attrs["openeo_dimension_type"] = dimension_type(cube, dim)
     if t is not None:
-        ds[t].attrs.update(standard_name="time", axis="T")
+        ds[t].attrs.update(standard_name="time", long_name="time", axis="T")
+    x_attrs, y_attrs = _spatial_attrs(crs)
+    ds[x].attrs.update(x_attrs)
+    ds[y].attrs.update(y_attrs)
     if crs is not None:
-        geographic = pyproj.CRS(crs).is_geographic
-        ds[x].attrs.update(axis="X", standard_name="longitude" if geographic else "projection_x_coordinate",
-                           units="degrees_east" if geographic else "m")
-        ds[y].attrs.update(axis="Y", standard_name="latitude" if geographic else "projection_y_coordinate",
-                           units="degrees_north" if geographic else "m")
         ds = ds.rio.write_crs(crs).rio.write_grid_mapping()
         for name in variables:
-            ds[name].attrs["grid_mapping"] = "spatial_ref"
-    for dim in cube.dims:
-        if dim not in (x, y, t, b):
-            ds[dim].attrs["openeo_dimension_type"] = dimension_type(cube, dim)
+            # Listed as coordinate too, so a plain xr.open_dataset (without decode_coords="all") makes
+            # spatial_ref a coordinate and rioxarray finds the CRS.
+            ds[name].encoding["coordinates"] = "spatial_ref"
     ds.attrs.update(Conventions="CF-1.8", source="Terracube openEO back-end")
     return ds
+
+
+def _encoding(ds: xr.Dataset, cube: xr.DataArray, compress: bool) -> dict[str, dict[str, Any]]:
+    spatial, t = spatial_dims(cube), time_dim(cube)
+    encoding: dict[str, dict[str, Any]] = {}
+    for name, var in ds.data_vars.items():
+        if name == "spatial_ref":
+            continue
+        # file-internal chunks: spatial tiles, one label of every other dimension
+        chunks = tuple(min(CHUNK_SIZE, n) if d in spatial else 1 for d, n in zip(var.dims, var.shape, strict=True))
+        enc: dict[str, Any] = {"chunksizes": chunks}
+        if "grid_mapping" in var.encoding:  # set by rioxarray; the encoding given to to_netcdf replaces it
+            enc["grid_mapping"] = var.encoding["grid_mapping"]
+        if compress:
+            enc.update(zlib=True, complevel=4, shuffle=True)
+        if var.dtype.kind == "f":
+            enc["_FillValue"] = np.nan
+        elif var.dtype.kind != "b":
+            enc["_FillValue"] = None  # no made-up fill value for integers
+        encoding[str(name)] = enc
+    if t is not None:
+        stamps = pd.DatetimeIndex(ds[t].values)
+        whole_seconds = bool((stamps == stamps.floor("s")).all())
+        encoding[t] = {"units": "seconds since 1970-01-01 00:00:00", "calendar": "standard",
+                       "dtype": "int64" if whole_seconds else "float64"}
+    return encoding
 
 
 def write_vector_netcdf(cube: xr.DataArray, target: Path) -> None:
@@ -94,27 +178,24 @@ def write_netcdf(cube: xr.DataArray, target: Path, options: Mapping[str, Any]) -
         write_vector_netcdf(cube, target)
         return
     ds = to_dataset(cube)
-    encoding = {}
-    for name, var in ds.data_vars.items():
-        if name == "spatial_ref":
-            continue
-        enc: dict[str, Any] = {}
-        if options.get("compression", True):
-            enc.update(zlib=True, complevel=4)
-        if var.dtype.kind == "f":
-            enc["_FillValue"] = np.nan
-        encoding[name] = enc
-    t = time_dim(cube)
-    if t is not None:
-        encoding[t] = {"units": "seconds since 1970-01-01 00:00:00", "calendar": "standard", "dtype": "float64"}
-    ds.to_netcdf(target, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    encoding = _encoding(ds, cube, bool(options["compression"]))
+    try:
+        ds.to_netcdf(target, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 FORMAT = OutputFormat(
-    name="netCDF",
+    name=NAME,
     title="Network Common Data Form",
-    description="CF-1.8 netCDF-4: one variable per band over (t, y, x), CRS as CF grid mapping 'spatial_ref'.",
-    gis_data_types=("raster",),
+    description=(
+        "CF-1.8 netCDF-4 of a raster data cube: one variable per band (named after its label, made a valid "
+        "variable name; the label is its `long_name`) over (t, y, x) and any other dimension, the CRS as CF grid "
+        "mapping `spatial_ref` (with `crs_wkt`), NaN as fill value of floats, zlib compression. Vector cubes "
+        "are written as CF geometry containers."
+    ),
+    gis_data_types=("raster", "vector"),
     media_type="application/x-netcdf",
     extension="nc",
     writer=write_netcdf,
