@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         capabilities,
         collections,
         credentials,
+        files,
         jobs,
         process_graphs,
         processes,
@@ -85,6 +86,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     app.register_blueprint(capabilities.well_known)
-    for module in (capabilities, collections, credentials, jobs, process_graphs, processes, processing):
+    for module in (capabilities, collections, credentials, files, jobs, process_graphs, processes, processing):
         app.register_blueprint(module.blueprint, url_prefix=API_PREFIX)
     return app

@@ -8,6 +8,7 @@ with a ``RequestTimeout`` error instead of occupying a worker.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ import dask
 from dask.callbacks import Callback
 
 from backend.app import Services
+from backend.workspace import Workspace
 from processes.env import Limits, ProcessEnv
 from processes.errors import OpenEOError, RequestTimeout
 from processes.graph import Evaluator, ProcessGraph, parameter_defaults, parse_process_graph
@@ -69,6 +71,7 @@ def sync_env(services: Services, user_id: str, *, validate_only: bool = False) -
         limits=Limits(max_pixels=settings.sync_max_pixels),
         validate_only=validate_only,
         user_processes=functools.partial(services.udps.lookup, user_id),
+        user_file=Workspace(settings.workspaces_dir, user_id).resolve,
     )
 
 
@@ -112,8 +115,7 @@ def estimate(services: Services, process: Any, user_id: str) -> dict[str, Any]:
     import os
 
     graph, parameters = graph_from_request(process)
-    env = ProcessEnv(collections=services.catalog, user_id=user_id, validate_only=True,
-                     user_processes=functools.partial(services.udps.lookup, user_id))
+    env = dataclasses.replace(sync_env(services, user_id, validate_only=True), limits=Limits())  # batch: no limits
     value = Evaluator(services.registry, env).evaluate(graph, parameters)
     values = sum(load["values"] for load in env.loads)
     cores = os.cpu_count() or 1

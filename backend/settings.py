@@ -85,6 +85,10 @@ class Settings:
         return self.data_dir / "jobs"
 
     @property
+    def workspaces_dir(self) -> Path:
+        return self.data_dir / "workspaces"
+
+    @property
     def job_store_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'terracube.db').resolve()}"
 

@@ -74,6 +74,9 @@ class ProcessEnv:
     """True for ``/validation``: build the lazy result, never compute."""
     user_processes: Callable[[str], Mapping[str, Any] | None] | None = None
     """The requesting user's stored process definitions by id (``/process_graphs``), if any."""
+    user_file: Callable[[str], Path] | None = None
+    """Resolves a path in the requesting user's workspace (``/files``) to a local file, refusing paths
+    outside it (``FilePathInvalid``) and missing files (``FileNotFound``); None where there is no user."""
     loads: list[dict[str, Any]] = field(default_factory=list)
     """What the loading processes stacked (collection, items, values): the basis of job estimates."""
     log: Callable[[str, str, Mapping[str, Any]], None] = log_to_python_logging

@@ -64,6 +64,12 @@ JobNotFinished = _error("JobNotFinished", 400, "The batch job has not finished c
 PropertyNotEditable = _error("PropertyNotEditable", 400, "A property of the job is read-only.")
 ResultLinkExpired = _error("ResultLinkExpired", 410, "The link to the batch job result has expired.")
 
+# --- user workspace (files) ----------------------------------------------------------------------
+FileNotFound = _error("FileNotFound", 404, "The file does not exist in the user's workspace.")
+FilePathInvalid = _error("FilePathInvalid", 400, "The file path is invalid.")
+FileSizeExceeded = _error("FileSizeExceeded", 400, "The file is larger than the back-end accepts.")
+FileOperationUnsupported = _error("FileOperationUnsupported", 400, "The operation is not supported for this path.")
+
 # --- user-defined processes ---------------------------------------------------------------------
 ProcessGraphNotFound = _error("ProcessGraphNotFound", 404, "The user-defined process does not exist.")
 PredefinedProcessExists = _error("PredefinedProcessExists", 400, "A predefined process with this id exists.")

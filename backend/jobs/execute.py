@@ -21,6 +21,7 @@ from backend.jobs.results import save_job_result, write_stac
 from backend.jobs.store import LOG_LEVELS, JobStore, make_engine
 from backend.process_graphs import UdpStore
 from backend.settings import Settings
+from backend.workspace import Workspace
 from processes.env import ProcessEnv
 from processes.errors import OpenEOError
 from processes.formats.blocks import progress_callback
@@ -66,7 +67,8 @@ def run_job(settings: Settings, job_id: str) -> int:
         graph = parse_process_graph(document)
         udps = UdpStore(store.engine)
         env = ProcessEnv(collections=build_catalog(settings), user_id=job.user_id, work_dir=scratch, log=log,
-                         user_processes=functools.partial(udps.lookup, job.user_id))
+                         user_processes=functools.partial(udps.lookup, job.user_id),
+                         user_file=Workspace(settings.workspaces_dir, job.user_id).resolve)
         value = Evaluator(build_registry(), env).evaluate(graph, parameter_defaults(document))
         progress_callback.set(lambda pct: progress.__setitem__("value", min(pct, 99.0)))
         files = save_job_result(value, scratch)
