@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from processes import arrays, logic, math, reducers
+from processes import arrays, dates, logic, math, reducers, texts
 from processes.specs import get_spec
 
-MODULES = (math, logic, reducers, arrays)
+MODULES = (math, logic, reducers, arrays, texts, dates)
 PROCESSES = {process_id: function for module in MODULES for process_id, function in module.PROCESSES.items()}
 
 
