@@ -30,6 +30,9 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check backend processes udf tests conformance bench
 
+conformance: install
+	$(PY) conformance/run_processes.py --min-passed baseline
+
 conformance-general: install
 	$(PY) conformance/run_general.py
 

@@ -159,3 +159,13 @@ def with_band_metadata(cube: xr.DataArray, metadata: dict[str, dict]) -> xr.Data
     coord = cube[dim].copy()
     coord.attrs = {**coord.attrs, BANDS_ATTR: {str(k): dict(v) for k, v in metadata.items()}}
     return cube.assign_coords({dim: coord})
+
+
+def nodata_as_nan(cube: xr.DataArray) -> xr.DataArray:
+    """An integer cube with a nodata value (``_FillValue``) as float cube with NaN, as callbacks expect."""
+    fill = cube.attrs.get("_FillValue")
+    if fill is None or cube.dtype.kind not in "iu":
+        return cube
+    result = cube.where(cube != fill)
+    result.attrs = {k: v for k, v in cube.attrs.items() if k != "_FillValue"}
+    return result

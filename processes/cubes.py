@@ -23,6 +23,7 @@ from processes.cube import (
     dimension_type,
     dims_of_type,
     is_raster_cube,
+    nodata_as_nan,
     spatial_dims,
     with_band_metadata,
 )
@@ -57,7 +58,7 @@ def _as_cube_like(result: Any, template: xr.DataArray, process: str) -> xr.DataA
 
 
 def apply(data: Any, process: Any, context: Any = None) -> xr.DataArray:
-    cube = require_cube(data, "apply")
+    cube = nodata_as_nan(require_cube(data, "apply"))
     result = _as_cube_like(process(x=cube, context=context), cube, "apply")
     if set(result.dims) != set(cube.dims):
         raise parameter_invalid("apply", "process", "the child process must return one value per pixel.")
@@ -65,7 +66,7 @@ def apply(data: Any, process: Any, context: Any = None) -> xr.DataArray:
 
 
 def reduce_dimension(data: Any, reducer: Any, dimension: Any, context: Any = None) -> xr.DataArray:
-    cube = require_cube(data, "reduce_dimension")
+    cube = nodata_as_nan(require_cube(data, "reduce_dimension"))
     dim = require_dimension(cube, dimension, "reduce_dimension")
     array = cube.rename({dim: ARRAY_DIM})
     result = reducer(data=array, context=context)
@@ -86,6 +87,31 @@ def reduce_dimension(data: Any, reducer: Any, dimension: Any, context: Any = Non
     if cube.rio.crs is not None:
         result = result.rio.write_crs(cube.rio.crs)
     return result
+
+
+def reduce_spatial(data: Any, reducer: Any, context: Any = None) -> xr.DataArray:
+    """Reduce x and y together: the reducer sees all pixels of a slice as one array (``ARRAY_DIM``)."""
+    cube = require_cube(data, "reduce_spatial")
+    names = spatial_dims(cube)
+    if names is None:
+        raise process_error(
+            "DimensionMissing", f"reduce_spatial needs spatial dimensions x and y; the cube has {describe_dimensions(cube)}."
+        )
+    y, x = names
+    flat = cube.drop_vars([c for c in (x, y, "spatial_ref") if c in cube.coords])
+    flat = flat.stack({ARRAY_DIM: (y, x)}, create_index=False)
+    result = reducer(data=flat, context=context)
+    template = cube.isel({x: 0, y: 0}, drop=True)
+    result = _as_cube_like(result, template, "reduce_spatial")
+    if ARRAY_DIM in result.dims:
+        if result.sizes[ARRAY_DIM] != 1:
+            raise parameter_invalid(
+                "reduce_spatial", "reducer", "the reducer must return a single value per slice (e.g. mean, max)."
+            )
+        result = result.isel({ARRAY_DIM: 0}, drop=True)
+    if ARRAY_DIM in result.coords:
+        result = result.drop_vars(ARRAY_DIM)
+    return result.transpose(*template.dims)
 
 
 def filter_bbox(data: Any, extent: Any) -> xr.DataArray:
@@ -206,6 +232,7 @@ def ndvi(data: Any, nir: str = "nir", red: str = "red", target_band: str | None 
 PROCESSES = {
     "apply": apply,
     "reduce_dimension": reduce_dimension,
+    "reduce_spatial": reduce_spatial,
     "filter_bbox": filter_bbox,
     "filter_temporal": filter_temporal,
     "filter_bands": filter_bands,

@@ -37,6 +37,7 @@ from processes.cube import (
     dimension_type,
     dims_of_type,
     is_raster_cube,
+    nodata_as_nan,
     spatial_dims,
 )
 from processes.cube_json import FILL_VALUE_ATTR
@@ -127,16 +128,6 @@ def _drop_coords_along(cube: xr.DataArray, dim: str) -> xr.DataArray:
     """Without the coordinates that depend on ``dim`` (its labels and any auxiliary ones)."""
     along = [name for name, coord in cube.coords.items() if dim in coord.dims]
     return cube.drop_vars(along) if along else cube
-
-
-def _nodata_as_nan(cube: xr.DataArray) -> xr.DataArray:
-    """An integer cube with a nodata value (``_FillValue``) as float cube with NaN, as callbacks expect."""
-    fill = cube.attrs.get(FILL_VALUE_ATTR)
-    if fill is None or cube.dtype.kind not in "iu":
-        return cube
-    result = cube.where(cube != fill)
-    result.attrs = {k: v for k, v in cube.attrs.items() if k != FILL_VALUE_ATTR}
-    return result
 
 
 # --- labels --------------------------------------------------------------------------------------
@@ -407,7 +398,7 @@ def apply_dimension(
         final_dims = [target if d == dim else d for d in cube.dims]
         attrs = {TYPE_ATTR: "other"}
 
-    cube = _nodata_as_nan(cube)
+    cube = nodata_as_nan(cube)
     template = cube.isel({dim: 0}, drop=True)
     result = _callback_array(process(data=cube.rename({dim: ARRAY_DIM}), context=context), template)
     count = result.sizes[ARRAY_DIM]
@@ -510,7 +501,7 @@ def merge_cubes(cube1: Any, cube2: Any, overlap_resolver: Any = None, context: A
         merged = _concatenated(first, second, differing[0])
     else:
         if overlap:
-            first, second = _nodata_as_nan(first), _nodata_as_nan(second)
+            first, second = nodata_as_nan(first), nodata_as_nan(second)
         positions = {d: _positions_in(union[d], shared[d]) for d in differing} if overlap else None
         merged = _combined(first, second, {d: len(union[d]) for d in differing}, positions, overlap_resolver, context)
     for d in differing:

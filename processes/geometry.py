@@ -141,25 +141,30 @@ def geometry_mask(
     y: np.ndarray,
     x: np.ndarray,
     chunks: tuple[tuple[int, ...], tuple[int, ...]],
+    resolution: tuple[float, float] | None = None,
 ) -> da.Array:
     """Lazy boolean (y, x) array: True where the pixel centre lies inside any geometry.
 
-    ``y``/``x`` are pixel-centre coordinates of a regular grid in the geometries' CRS.
+    ``y``/``x`` are pixel-centre coordinates of a regular grid in the geometries' CRS;
+    ``resolution`` (x, y) is the pixel size where an axis has a single pixel.
     """
-    dx = float(x[1] - x[0]) if len(x) > 1 else 1.0
-    dy = float(y[1] - y[0]) if len(y) > 1 else -1.0
+    dx = float(x[1] - x[0]) if len(x) > 1 else (resolution[0] if resolution else 1.0)
+    dy = float(y[1] - y[0]) if len(y) > 1 else (resolution[1] if resolution else -1.0)
     origin = Affine.translation(float(x[0]) - dx / 2, float(y[0]) - dy / 2) @ Affine.scale(dx, dy)
     wanted = shapely.union_all(np.asarray(geoms, dtype=object))
 
     def block(block_info=None) -> np.ndarray:
         (y0, y1), (x0, x1) = block_info[None]["array-location"]
         window = box(*_window_bounds(origin, y0, y1, x0, x1))
-        local = wanted.intersection(window)
+        # Cutting a polygon at the window edge can leave stray lines or points where a corner
+        # touches the edge; rasterio would burn those as touched pixels, so only areas are kept.
+        local = [part for part in shapely.get_parts(wanted.intersection(window))
+                 if not part.is_empty and part.geom_type in ("Polygon", "MultiPolygon")]
         shape_ = (y1 - y0, x1 - x0)
-        if local.is_empty:
+        if not local:
             return np.zeros(shape_, dtype=bool)
         return rasterio.features.geometry_mask(
-            [local], out_shape=shape_, transform=origin @ Affine.translation(x0, y0), invert=True
+            local, out_shape=shape_, transform=origin @ Affine.translation(x0, y0), invert=True
         )
 
     return da.map_blocks(block, chunks=chunks, dtype=bool, meta=np.array((), dtype=bool))

@@ -57,6 +57,13 @@ def load_collection(
     )
 
 
+def _pixel_size(cube: xr.DataArray) -> tuple[float, float] | None:
+    try:
+        return cube.rio.resolution()
+    except Exception:  # rioxarray can't tell from a single pixel without a stored transform
+        return None
+
+
 def stack_collection(
     collection: CollectionHandle,
     process: str,
@@ -140,7 +147,8 @@ def stack_collection(
     )
     cube = with_band_metadata(cube, {b: band_table[b]["meta"] for b in selected})
     if native_geoms is not None:
-        mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:])
+        mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:],
+                             resolution=_pixel_size(cube))
         cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
     _check_size(cube, env, id)
     env.loads.append({"collection": id, "items": len(items), "values": int(cube.size), "shape": dict(cube.sizes)})

@@ -3,6 +3,11 @@
 Only values written literally in the graph are checked here (values from other nodes are checked
 by the processes themselves). openEO's ``subtype`` keywords are not JSON Schema and are ignored;
 ``format`` is not enforced (dates are parsed by the processes that take them).
+
+Range keywords (``minimum``, ``maximum``, …) on *number* schemas are not enforced either: the
+official process tests expect mathematical processes to answer values outside their domain with
+NaN or ±Infinity (``arccos(2)`` → NaN, ``ln(0)`` → -Infinity), as they do for the same values
+arriving from data. Ranges of integers (indices, sizes) are still checked.
 """
 
 from __future__ import annotations
@@ -25,8 +30,22 @@ def _validator(process: Process, name: str) -> jsonschema.protocols.Validator | 
             schema = {"anyOf": schema}
         if param is not None and param.get("optional") and param.get("default", "no default") is None:
             schema = {"anyOf": [schema, {"type": "null"}]} if schema else None
-        _validators[key] = jsonschema.Draft7Validator(schema) if schema else None
+        _validators[key] = jsonschema.Draft7Validator(_without_number_ranges(schema)) if schema else None
     return _validators[key]
+
+
+_RANGE_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _without_number_ranges(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_without_number_ranges(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    drop = "number" in kinds
+    return {k: _without_number_ranges(v) for k, v in schema.items() if not (drop and k in _RANGE_KEYWORDS)}
 
 
 def check_literal(process: Process, name: str, value: Any) -> str | None:
