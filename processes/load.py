@@ -407,12 +407,22 @@ def _mosaic_same_day(stacked: xr.DataArray) -> xr.DataArray:
     layers = []
     for day in days.unique():
         positions = np.flatnonzero(days == day)
-        group = stacked.isel(time=positions)
+        contiguous = positions[-1] - positions[0] == len(positions) - 1
+        # a slice keeps whole chunks; an index array would copy every block through ``take``
+        group = stacked.isel(time=slice(positions[0], positions[-1] + 1) if contiguous else positions)
         labels.append(times[positions].min())
-        layers.append(stackstac.mosaic(group, dim="time") if len(positions) > 1 else group.isel(time=0))
+        layers.append(_first_valid(group))
     mosaic = xr.concat(layers, dim="time", coords="minimal", compat="override", join="override")
     mosaic = mosaic.assign_coords(time=pd.DatetimeIndex(labels))
     return mosaic.drop_vars([c for c in mosaic.coords if c not in ("time", "band", "y", "x")])
+
+
+def _first_valid(group: xr.DataArray) -> xr.DataArray:
+    """Mosaic along ``time``: the first item's valid pixels win (one ``where`` per further item)."""
+    result = group.isel(time=0)
+    for i in range(1, group.sizes["time"]):
+        result = result.fillna(group.isel(time=i))
+    return result
 
 
 def _pixel_edges(box: BoundingBox, resolution: float) -> tuple[float, float, float, float]:
