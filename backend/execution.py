@@ -92,9 +92,10 @@ def run_sync(services: Services, body: Any, user_id: str) -> SyncResult:
     settings = services.settings
     with _Deadline(settings.sync_timeout_seconds), dask.config.set(scheduler="threads"):
         if not isinstance(value, SaveResult):
-            from processes.formats.json import to_json_value
+            from processes.formats.json import special_floats_kept, to_json_value
 
-            return SyncResult(value=to_json_value(value))
+            with special_floats_kept():
+                return SyncResult(value=to_json_value(value))
         folder = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix="result-"))
         try:
             target = folder / value.filename

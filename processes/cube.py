@@ -29,6 +29,7 @@ DIM_TYPES: tuple[DimType, ...] = ("spatial", "temporal", "bands", "other", "geom
 TYPE_ATTR = "openeo:type"
 AXIS_ATTR = "openeo:axis"  # "x" or "y" on spatial dimensions
 ARRAY_DIM = "__array__"
+EMPTY_CUBE_ATTR = "openeo:empty_cube"  # on the 0-d array of create_data_cube: a cube, not a number
 
 
 def is_raster_cube(value: object) -> bool:

@@ -31,6 +31,7 @@ from processes.cube import (
     AXIS_ATTR,
     BANDS_ATTR,
     DIM_TYPES,
+    EMPTY_CUBE_ATTR,
     TYPE_ATTR,
     band_metadata,
     describe_dimensions,
@@ -221,7 +222,7 @@ def _label_condition(condition: Any, labels: list[Any], context: Any) -> np.ndar
 
 def create_data_cube() -> xr.DataArray:
     """A cube without dimensions (a single no-data value); ``add_dimension`` gives it dimensions."""
-    return xr.DataArray(np.float64(np.nan))
+    return xr.DataArray(np.float64(np.nan), attrs={EMPTY_CUBE_ATTR: True})
 
 
 def add_dimension(data: Any, name: Any, label: Any, type: str = "other") -> xr.DataArray:  # noqa: A002

@@ -11,10 +11,12 @@ of millions of numbers helps nobody and would hold the whole cube in memory.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from processes.cube import is_raster_cube
+from processes.cube import EMPTY_CUBE_ATTR, is_raster_cube
 from processes.cube_json import cube_to_json, iso_datetime
 
 from . import OutputFormat, unsuitable
@@ -39,6 +41,25 @@ def _accepts(value: Any) -> str | None:
     return None
 
 
+_SPECIAL_FLOATS: contextvars.ContextVar[bool] = contextvars.ContextVar("special_floats", default=False)
+
+
+@contextlib.contextmanager
+def special_floats_kept() -> Iterator[None]:
+    """Within this block :func:`to_json_value` keeps NaN and ±infinity as floats instead of None.
+
+    For ``POST /result`` answering a plain value (a graph without ``save_result``): the value is
+    written with Python's ``json`` (``NaN``, ``Infinity`` tokens, as other Python openEO back-ends
+    answer and the Python client reads), so the result is exact. ``save_result`` as JSON stays
+    strict JSON with ``null``.
+    """
+    token = _SPECIAL_FLOATS.set(True)
+    try:
+        yield
+    finally:
+        _SPECIAL_FLOATS.reset(token)
+
+
 def to_json_value(value: Any) -> Any:
     """``value`` as plain JSON-serialisable Python values (computing lazy data); see the module docstring."""
     if isinstance(value, xr.DataArray):
@@ -51,7 +72,9 @@ def to_json_value(value: Any) -> Any:
         return value.item() if isinstance(value, np.generic) else value
     if isinstance(value, (float, np.floating)):
         number = float(value)
-        return None if math.isnan(number) or math.isinf(number) else number
+        if math.isnan(number) or math.isinf(number):
+            return number if _SPECIAL_FLOATS.get() else None
+        return number
     if _is_missing_time(value):
         return None
     if isinstance(value, (pd.Timestamp, datetime.datetime, np.datetime64)):
@@ -86,6 +109,8 @@ def _data_array(value: xr.DataArray) -> Any:
     if problem:
         raise unsuitable(NAME, problem)
     if value.ndim == 0:
+        if value.attrs.get(EMPTY_CUBE_ATTR):  # create_data_cube: a data cube without dimensions
+            return {"type": "datacube", "order": [], "dimensions": {}, "data": []}
         return to_json_value(value.values[()])
     if is_vector_cube(value):
         frame = vector_cube_to_frame(value)
