@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from bench import w1_parcels, w2_composite
+from bench import udf, w1_parcels, w2_composite
 
-BENCHMARKS = {"W1": w1_parcels.run, "W2": w2_composite.run}
+BENCHMARKS = {"W1": w1_parcels.run, "W2": w2_composite.run, "udf": udf.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,8 +76,8 @@ def direct(items, parcels: gpd.GeoDataFrame) -> pd.DataFrame:
         warnings.simplefilter("ignore", RuntimeWarning)
         for date, (sums, counts) in zip(by_date, pool.map(one_date, by_date.values()), strict=True):
             means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)[1:]
-            rows.append(pd.DataFrame({"id": utm["id"].to_numpy(), "date": date, "mean": means}))
-    return pd.concat(rows).set_index(["id", "date"]).sort_index()
+            rows.append(pd.DataFrame({"parcel_id": utm["parcel_id"].to_numpy(), "date": date, "mean": means}))
+    return pd.concat(rows).set_index(["parcel_id", "date"]).sort_index()
 
 
 def _graph(parcels_geojson: dict, bounds: tuple[float, float, float, float]) -> dict:
@@ -98,9 +98,9 @@ def _graph(parcels_geojson: dict, bounds: tuple[float, float, float, float]) -> 
 
 def _engine_frame(csv_bytes: bytes) -> pd.DataFrame:
     table = pd.read_csv(io.BytesIO(csv_bytes))
-    value = [c for c in table.columns if c not in ("id", "crop", "area_ha", "area", "date", "geometry")]
+    value = [c for c in table.columns if c not in ("id", "parcel_id", "crop", "area_m2", "date", "geometry")]
     table = table.rename(columns={value[-1]: "mean"})
-    return table[["id", "date", "mean"]].set_index(["id", "date"]).sort_index()
+    return table[["parcel_id", "date", "mean"]].set_index(["parcel_id", "date"]).sort_index()
 
 
 def _one(root: str, headers: dict, items, parcels: gpd.GeoDataFrame, name: str) -> dict:

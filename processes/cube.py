@@ -29,7 +29,9 @@ DIM_TYPES: tuple[DimType, ...] = ("spatial", "temporal", "bands", "other", "geom
 TYPE_ATTR = "openeo:type"
 AXIS_ATTR = "openeo:axis"  # "x" or "y" on spatial dimensions
 ARRAY_DIM = "__array__"
-EMPTY_CUBE_ATTR = "openeo:empty_cube"  # on the 0-d array of create_data_cube: a cube, not a number
+EMPTY_CUBE_ATTR = "openeo:empty_cube"
+PROCESS_ATTR = "openeo:process"  # on the ARRAY_DIM coordinate: the process whose callback sees it
+DIMENSION_ATTR = "openeo:dimension"  # on the ARRAY_DIM coordinate: the dimension's own name  # on the 0-d array of create_data_cube: a cube, not a number
 
 
 def is_raster_cube(value: object) -> bool:
@@ -170,3 +172,17 @@ def nodata_as_nan(cube: xr.DataArray) -> xr.DataArray:
     result = cube.where(cube != fill)
     result.attrs = {k: v for k, v in cube.attrs.items() if k != "_FillValue"}
     return result
+
+
+def along_dimension(cube: xr.DataArray, dim: str, process: str) -> xr.DataArray:
+    """``cube`` with ``dim`` renamed to :data:`ARRAY_DIM`, as a callback of ``process`` sees it.
+
+    The ARRAY_DIM coordinate records the calling process and the dimension's own name, so that a
+    callback such as ``run_udf`` can present the data to user code under the dimension's name.
+    """
+    array = cube.rename({dim: ARRAY_DIM})
+    if ARRAY_DIM not in array.coords:
+        array = array.assign_coords({ARRAY_DIM: np.arange(array.sizes[ARRAY_DIM])})
+    array = array.copy(deep=False)
+    array[ARRAY_DIM].attrs.update({PROCESS_ATTR: process, DIMENSION_ATTR: str(dim)})
+    return array

@@ -16,6 +16,7 @@ import xarray as xr
 
 from processes.cube import (
     ARRAY_DIM,
+    along_dimension,
     band_dim,
     band_metadata,
     copy_dimension_types,
@@ -68,7 +69,7 @@ def apply(data: Any, process: Any, context: Any = None) -> xr.DataArray:
 def reduce_dimension(data: Any, reducer: Any, dimension: Any, context: Any = None) -> xr.DataArray:
     cube = nodata_as_nan(require_cube(data, "reduce_dimension"))
     dim = require_dimension(cube, dimension, "reduce_dimension")
-    array = cube.rename({dim: ARRAY_DIM})
+    array = along_dimension(cube, dim, "reduce_dimension")
     result = reducer(data=array, context=context)
     template = cube.isel({dim: 0}, drop=True)
     result = _as_cube_like(result, template, "reduce_dimension")

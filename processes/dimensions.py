@@ -33,6 +33,7 @@ from processes.cube import (
     DIM_TYPES,
     EMPTY_CUBE_ATTR,
     TYPE_ATTR,
+    along_dimension,
     band_metadata,
     describe_dimensions,
     dimension_type,
@@ -401,7 +402,7 @@ def apply_dimension(
 
     cube = nodata_as_nan(cube)
     template = cube.isel({dim: 0}, drop=True)
-    result = _callback_array(process(data=cube.rename({dim: ARRAY_DIM}), context=context), template)
+    result = _callback_array(process(data=along_dimension(cube, dim, "apply_dimension"), context=context), template)
     count = result.sizes[ARRAY_DIM]
     result = result.rename({ARRAY_DIM: target}).transpose(*final_dims)
     if target == dim and count == cube.sizes[dim] and dim in cube.coords:

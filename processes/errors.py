@@ -64,6 +64,9 @@ JobNotFinished = _error("JobNotFinished", 400, "The batch job has not finished c
 PropertyNotEditable = _error("PropertyNotEditable", 400, "A property of the job is read-only.")
 ResultLinkExpired = _error("ResultLinkExpired", 410, "The link to the batch job result has expired.")
 
+# --- user code ------------------------------------------------------------------------------------
+UdfFailed = _error("UdfFailed", 400, "The user-defined function (run_udf) failed: raised, timed out or crashed.")
+
 # --- user workspace (files) ----------------------------------------------------------------------
 FileNotFound = _error("FileNotFound", 404, "The file does not exist in the user's workspace.")
 FilePathInvalid = _error("FilePathInvalid", 400, "The file path is invalid.")

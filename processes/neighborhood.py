@@ -30,7 +30,7 @@ import pyproj
 import scipy.ndimage
 import xarray as xr
 
-from processes.cube import ARRAY_DIM, copy_dimension_types, dimension_type, spatial_dims
+from processes.cube import ARRAY_DIM, along_dimension, copy_dimension_types, dimension_type, spatial_dims
 from processes.cubes import require_cube, require_dimension
 from processes.errors import parameter_invalid, process_error
 from processes.values import is_number
@@ -383,10 +383,8 @@ def _along_one_dimension(cube: xr.DataArray, dim: str, windows: list[_Window], p
         if w.pad_before or w.pad_after:
             part = _padded(part, cube, dim, w)
         part = part.chunk({dim: -1}) if part.chunks is not None else part
-        # said on the array's labels, as apply_dimension would, so that run_udf knows the dimension
-        labels = xr.Variable((ARRAY_DIM,), part[dim].values, attrs={
-            **part[dim].attrs, "openeo:process": "apply_dimension", "openeo:dimension": dim})
-        array = part.rename({dim: ARRAY_DIM}).assign_coords({ARRAY_DIM: labels})
+        # as apply_dimension would pass it, so that run_udf knows the dimension
+        array = along_dimension(part, dim, "apply_dimension")
         result = process(data=array, context=context)
         if not isinstance(result, xr.DataArray) or set(result.dims) != set(array.dims) \
                 or result.sizes[ARRAY_DIM] != array.sizes[ARRAY_DIM]:

@@ -85,9 +85,30 @@ class ProcessRegistry(Mapping[str, Process]):
 
 def _modules() -> list[ModuleType]:
     # The explicit list of modules that implement processes. Add new modules here.
-    from processes import arrays, cubes, inspection, load, logic, math, reducers, save
+    from processes import (
+        arrays,
+        cubes,
+        dates,
+        dimensions,
+        inspection,
+        load,
+        logic,
+        masking,
+        math,
+        neighborhood,
+        reducers,
+        resampling,
+        save,
+        temporal_aggregation,
+        texts,
+        udfs,
+        vector,
+    )
 
-    return [math, logic, reducers, arrays, load, cubes, inspection, save]
+    return [
+        math, logic, reducers, arrays, texts, dates, load, cubes, dimensions, masking, neighborhood,
+        resampling, temporal_aggregation, vector, udfs, inspection, save,
+    ]
 
 
 def build_registry() -> ProcessRegistry:

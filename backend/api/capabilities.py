@@ -14,6 +14,7 @@ from backend.api import base_url
 from backend.app import services
 from backend.settings import API_PREFIX, API_VERSION
 from processes.formats import file_formats_document
+from processes.vector import INPUT_FORMATS
 
 blueprint = Blueprint("capabilities", __name__)
 well_known = Blueprint("well_known", __name__)
@@ -72,7 +73,7 @@ def conformance():
 
 @blueprint.get("/file_formats")
 def file_formats():
-    return jsonify(file_formats_document())
+    return jsonify(file_formats_document(input_formats=INPUT_FORMATS))
 
 
 @well_known.get("/.well-known/openeo")
@@ -89,8 +90,9 @@ def versions():
 
 @blueprint.get("/udf_runtimes")
 def udf_runtimes():
-    # No UDF runtime is offered yet: an honest, empty listing.
-    return jsonify({})
+    from udf.code import runtimes_document
+
+    return jsonify(runtimes_document())
 
 
 @blueprint.get("/service_types")

@@ -9,6 +9,7 @@ the parcel's own attributes, as users of other openEO back-ends expect.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,19 @@ def vector_cube_to_frame(cube: Any) -> gpd.GeoDataFrame:
         return cube
     dim = dims_of_type(cube, "geometry")[0]
     t, b = time_dim(cube), band_dim(cube)
-    other = [d for d in cube.dims if d not in (dim, t, b)]
-    if other:
-        raise ValueError(f"vector cube dimension(s) {other} can't be tabulated; reduce them first")
-    order = [dim] + ([t] if t else []) + ([b] if b else [])
+    # one column per band label; other dimensions (e.g. aggregate_spatial's target_dimension) add
+    # to the column names: "<band>_<label>"
+    column_dims = ([b] if b else []) + [d for d in cube.dims if d not in (dim, t, b)]
+    order = [dim] + ([t] if t else []) + column_dims
     values = np.asarray(cube.transpose(*order).values)
     n_geom = cube.sizes[dim]
     n_t = cube.sizes[t] if t else 1
-    bands = [str(v) for v in cube[b].values] if b else [str(cube.name or "value")]
+    if column_dims:
+        labels = [[str(v) for v in cube[d].values] if d in cube.coords else [str(i) for i in range(cube.sizes[d])]
+                  for d in column_dims]
+        bands = ["_".join(combo) for combo in itertools.product(*labels)]
+    else:
+        bands = [str(cube.name or "value")]
     table = values.reshape(n_geom * n_t, len(bands))
     columns: dict[str, Any] = {}
     for name, coord in cube.coords.items():
