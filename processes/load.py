@@ -121,7 +121,7 @@ def stack_collection(
         dtype="float32",
         fill_value=np.float32(np.nan),
         rescale=False,
-        chunksize=CHUNK_SIZE,
+        chunksize=_chunks(items, len(assets), _spatial_chunks(items, assets, resolution, bounds)),
         properties=False,
         band_coords=False,
         reader=AlignedReader,
@@ -415,6 +415,61 @@ def _mosaic_same_day(stacked: xr.DataArray) -> xr.DataArray:
     mosaic = xr.concat(layers, dim="time", coords="minimal", compat="override", join="override")
     mosaic = mosaic.assign_coords(time=pd.DatetimeIndex(labels))
     return mosaic.drop_vars([c for c in mosaic.coords if c not in ("time", "band", "y", "x")])
+
+
+MAX_ASSETS_PER_CHUNK = 8
+"""Most assets (items × bands) one Dask block reads: 8 × 1024² float32 values are 32 MB."""
+
+
+def _spatial_chunks(items: list[pystac.Item], assets: list[str], resolution: float,
+                    bounds: tuple[float, float, float, float] | None) -> tuple[Any, Any]:
+    """Chunks along y and x whose edges fall on multiples of CHUNK_SIZE pixels of an asset's grid.
+
+    COGs are stored in internal tiles (typically 256 or 512 px) counted from the asset's origin.
+    Blocks cut at the same places read whole tiles; blocks offset from them decompress the tiles
+    along their edges twice (once for each neighbouring block) — up to twice the work.
+    """
+    if bounds is None:
+        return CHUNK_SIZE, CHUNK_SIZE
+    origin = None
+    for item in items:
+        asset = item.assets.get(assets[0])
+        transform = (asset.extra_fields.get("proj:transform") if asset else None) or item.properties.get(
+            "proj:transform")
+        if transform and np.isclose(abs(float(transform[0])), resolution):
+            origin = float(transform[2]), float(transform[5])
+            break
+    if origin is None:
+        return CHUNK_SIZE, CHUNK_SIZE
+    west, south, east, north = bounds
+    width, height = round((east - west) / resolution), round((north - south) / resolution)
+
+    def split(offset: float, length: int) -> tuple[int, ...]:
+        first = (CHUNK_SIZE - round(offset / resolution) % CHUNK_SIZE) or CHUNK_SIZE
+        if first >= length:
+            return (length,)
+        rest = length - first
+        return (first,) + (CHUNK_SIZE,) * (rest // CHUNK_SIZE) + ((rest % CHUNK_SIZE,) if rest % CHUNK_SIZE else ())
+
+    return split(origin[1] - north, height), split(west - origin[0], width)
+
+
+def _chunks(items: list[pystac.Item], n_assets: int, spatial: tuple[Any, Any] = (CHUNK_SIZE, CHUNK_SIZE),
+            ) -> tuple[Any, ...]:
+    """Dask chunks (time, band, y, x) of the stack: one block reads a whole day's items and bands.
+
+    Items of one day (neighbouring tiles) are mosaicked together, so reading them in the same block
+    makes the mosaic a cheap block-local operation; reading several bands per block divides the
+    number of tasks (and their overhead) further. Blocks stay under :data:`MAX_ASSETS_PER_CHUNK`.
+    """
+    if any(item.datetime is None for item in items):
+        return (1, 1, *spatial)
+    days = pd.DatetimeIndex(sorted(pd.Timestamp(item.datetime) for item in items)).normalize()
+    sizes = pd.Series(1, index=days).groupby(level=0, sort=False).size().tolist()
+    per_day = min(max(sizes), MAX_ASSETS_PER_CHUNK)
+    time_chunks = [min(per_day, size - start) for size in sizes for start in range(0, size, per_day)]
+    band_chunk = max(1, min(n_assets, MAX_ASSETS_PER_CHUNK // per_day))
+    return (tuple(time_chunks), band_chunk, *spatial)
 
 
 def _first_valid(group: xr.DataArray) -> xr.DataArray:

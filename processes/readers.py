@@ -87,22 +87,23 @@ class AlignedReader:
         rows, cols = int(window.height), int(window.width)
         row0 = int(window.row_off) + self._shift[0]
         col0 = int(window.col_off) + self._shift[1]
-        out = np.full((rows, cols), self.fill_value, dtype=self.dtype)
         r0, c0 = max(row0, 0), max(col0, 0)
         r1, c1 = min(row0 + rows, src.height), min(col0 + cols, src.width)
         if r0 >= r1 or c0 >= c1:
-            return out
+            return np.full((rows, cols), self.fill_value, dtype=self.dtype)
         values = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-        valid = values != src.nodata if src.nodata is not None else np.ones(values.shape, bool)
-        if src.nodata is not None and np.isnan(src.nodata):
-            valid = ~np.isnan(values)
-        block = values.astype(self.dtype)
+        block = values.astype(self.dtype)  # the one copy: stored type → float
         if self.scale != 1:
             block *= self.scale
         if self.offset != 0:
             block += self.offset
-        target = out[r0 - row0:r1 - row0, c0 - col0:c1 - col0]
-        np.copyto(target, block, where=valid)
+        nodata = src.nodata
+        if nodata is not None and not np.isnan(nodata):
+            block[values == nodata] = self.fill_value
+        if (r0, c0, r1, c1) == (row0, col0, row0 + rows, col0 + cols):  # the window lies inside the asset
+            return block
+        out = np.full((rows, cols), self.fill_value, dtype=self.dtype)
+        out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = block
         return out
 
     def close(self) -> None:
