@@ -63,7 +63,7 @@ def graph_from_request(body: Any) -> tuple[ProcessGraph, dict[str, Any]]:
     return parse_process_graph(document), parameter_defaults(document)
 
 
-def sync_env(services: Services, user_id: str, *, validate_only: bool = False) -> ProcessEnv:
+def sync_env(services: Services, user_id: str | None, *, validate_only: bool = False) -> ProcessEnv:
     settings = services.settings
     return ProcessEnv(
         collections=services.catalog,
@@ -71,7 +71,7 @@ def sync_env(services: Services, user_id: str, *, validate_only: bool = False) -
         limits=Limits(max_pixels=settings.sync_max_pixels),
         validate_only=validate_only,
         user_processes=functools.partial(services.udps.lookup, user_id),
-        user_file=Workspace(settings.workspaces_dir, user_id).resolve,
+        user_file=Workspace(settings.workspaces_dir, user_id).resolve if user_id else None,
     )
 
 

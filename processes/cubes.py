@@ -220,7 +220,7 @@ def ndvi(data: Any, nir: str = "nir", red: str = "red", target_band: str | None 
     red_values = cube.sel({dim: red_band}, drop=True).astype(float_type)
     result = (nir_values - red_values) / (nir_values + red_values)
     if target_band is None:
-        return result
+        return result.rename("ndvi")  # the name tables give the value column (e.g. parcel profiles as CSV)
     if target_band in [str(label) for label in cube[dim].values]:
         raise process_error("BandExists", f"A band named '{target_band}' exists already; choose another target_band.")
     new_band = result.expand_dims({dim: [target_band]}).transpose(*cube.dims)

@@ -83,6 +83,7 @@ def test_cloud_masked_ndvi_profiles_from_workspace_parcels(connection, live_serv
     csv_bytes = profiles.save_result(format="CSV").download()
     got = pd.read_csv(io.BytesIO(csv_bytes))
     assert set(parcels.columns) - {"geometry"} <= set(got.columns)  # the parcels' own properties
+    assert "ndvi" in got.columns
     compare(got, expected)
 
     target = tmp_path / "profiles.parquet"
