@@ -30,6 +30,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from processes.cube import (
+    copy_dimension_types,
     describe_dimensions,
     dimension_type,
     is_raster_cube,
@@ -453,7 +454,71 @@ def _span(keep: np.ndarray) -> slice:
     return slice(int(where[0]), int(where[-1]) + 1) if where.size else slice(0, 0)
 
 
+def apply_polygon(data: Any, geometries: Any, process: Any, mask_value: Any = None, context: Any = None,
+                  ) -> xr.DataArray:
+    """The child process over one sub-cube per polygon (pixel centres inside it, the rest ``mask_value``).
+
+    Each sub-cube is the polygon's bounding window of the cube; the results are put back in place.
+    Pixels of no polygon get ``mask_value`` (default: no-data). Polygons sharing a pixel are refused
+    (``GeometriesOverlap``), as the spec asks, so no pixel is processed twice.
+    """
+    cube, y, x = _require_raster(data, "apply_polygon", "data")
+    geoms, crs = _geometries(geometries, "apply_polygon", "geometries")
+    polygons = [g for g in _native(polygons_only(geoms, "apply_polygon", "geometries"), crs, cube) if not g.is_empty]
+    if not polygons:
+        raise parameter_invalid("apply_polygon", "geometries", "the vector data holds no (non-empty) polygon.")
+    fill = np.nan if mask_value is None else mask_value
+    masks = [_inside(cube, y, x, [polygon]) for polygon in polygons]
+    windows = []
+    for polygon in polygons:
+        in_y, in_x = _within_bounds(cube, y, x, [polygon], half_pixel=False)
+        windows.append({y: _span(in_y), x: _span(in_x)})
+    _check_no_overlap(masks, windows, y, x)
+    pieces = []
+    for inside, window in zip(masks, windows, strict=True):
+        sub = cube.isel(window)
+        if sub.sizes[y] == 0 or sub.sizes[x] == 0:
+            continue
+        within = inside.isel(window)
+        result = process(data=sub.where(within, fill), context=context)
+        if not isinstance(result, xr.DataArray) or set(result.dims) != set(sub.dims) or any(
+                result.sizes[d] != sub.sizes[d] for d in sub.dims):
+            raise parameter_invalid("apply_polygon", "process", "the child process must return a data cube of the "
+                                    "same dimensions and size as the sub-cube it was given.")
+        pieces.append(result.transpose(*sub.dims).where(within).reindex_like(cube))
+    covered = masks[0]
+    for inside in masks[1:]:
+        covered = covered | inside
+    combined = pieces[0] if pieces else xr.full_like(cube, np.nan, dtype="float64")
+    for piece in pieces[1:]:
+        combined = combined.fillna(piece)
+    combined = combined.where(covered, fill)
+    combined = copy_dimension_types(cube, combined)
+    return combined.rio.write_crs(cube.rio.crs) if cube.rio.crs is not None else combined
+
+
+def _check_no_overlap(masks: list[xr.DataArray], windows: list[dict], y: str, x: str) -> None:
+    """``GeometriesOverlap`` if two polygons hold the same pixel centre (checked on their common window)."""
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            common = {}
+            for dim in (y, x):
+                a, b = windows[i][dim], windows[j][dim]
+                start, stop = max(a.start, b.start), min(a.stop, b.stop)
+                if start >= stop:
+                    break
+                common[dim] = slice(start, stop)
+            else:
+                if bool((masks[i].isel(common) & masks[j].isel(common)).any()):
+                    raise process_error(
+                        "GeometriesOverlap",
+                        f"Polygons {i} and {j} share pixels; apply_polygon processes every pixel once, so the "
+                        "polygons must not overlap (merge or split them first).",
+                    )
+
+
 PROCESSES = {
+    "apply_polygon": apply_polygon,
     "mask": mask,
     "mask_polygon": mask_polygon,
     "filter_spatial": filter_spatial,

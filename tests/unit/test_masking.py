@@ -280,3 +280,68 @@ def test_mask_with_a_dimension_the_data_lacks_is_incompatible(series):
     with pytest.raises(OpenEOError) as err:
         run("mask", data=cube, mask=mask)
     assert err.value.code == "IncompatibleDataCubes"
+
+
+# --- apply_polygon --------------------------------------------------------------------------------
+def _apply_polygon_cube():
+    import dask.array as dask_array
+
+    from processes.cube import new_cube
+
+    values = np.arange(2 * 10 * 12, dtype="float64").reshape(2, 10, 12)
+    return new_cube(dask_array.from_array(values, chunks=(1, 5, 6)),
+                    {"t": ("temporal", pd.to_datetime(["2023-01-01", "2023-01-02"])),
+                     "y": ("spatial", 100.0 - 10 * np.arange(10) - 5), "x": ("spatial", 10 * np.arange(12) + 5.0)},
+                    crs="EPSG:32632"), values
+
+
+def _square(west, south, east, north):
+    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north],
+                                                [west, south]]]}
+
+
+def _as_utm_features(*polygons):
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": p} for p in polygons]}
+
+
+def test_apply_polygon_processes_each_polygon_and_masks_the_rest():
+    from processes.geometry import reproject_geometries
+    from processes.masking import apply_polygon
+
+    cube, values = _apply_polygon_cube()
+    import pyproj
+    from shapely.geometry import mapping, shape
+
+    utm = [shape(_square(0, 60, 40, 100)), shape(_square(60, 0, 120, 30))]
+    wgs84 = reproject_geometries(utm, pyproj.CRS("EPSG:32632"), pyproj.CRS("EPSG:4326"))
+    seen = []
+
+    def double_and_count(data, context):
+        seen.append(data.sizes)
+        return data * context
+
+    result = apply_polygon(cube, _as_utm_features(*[mapping(g) for g in wgs84]), double_and_count,
+                           mask_value=-1, context=2)
+    got = result.compute().values
+    expected = np.full(values.shape, -1.0)
+    expected[:, 0:4, 0:4] = values[:, 0:4, 0:4] * 2     # first square: rows 0-3 (y 95..65), cols 0-3
+    expected[:, 7:10, 6:12] = values[:, 7:10, 6:12] * 2  # second square: rows 7-9, cols 6-11
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert len(seen) == 2 and seen[0]["x"] == 4 and seen[1]["x"] == 6  # each callback saw only its window
+
+
+def test_apply_polygon_refuses_overlapping_polygons():
+    import pyproj
+    from shapely.geometry import mapping, shape
+
+    from processes.errors import OpenEOError
+    from processes.geometry import reproject_geometries
+    from processes.masking import apply_polygon
+
+    cube, _ = _apply_polygon_cube()
+    utm = [shape(_square(0, 40, 60, 100)), shape(_square(30, 0, 90, 70))]
+    wgs84 = reproject_geometries(utm, pyproj.CRS("EPSG:32632"), pyproj.CRS("EPSG:4326"))
+    with pytest.raises(OpenEOError) as info:
+        apply_polygon(cube, _as_utm_features(*[mapping(g) for g in wgs84]), lambda data, context: data)
+    assert info.value.code == "GeometriesOverlap"
