@@ -103,3 +103,24 @@ def test_unknown_workspace_file_is_file_not_found(connection):
         assert err.http_status_code == 404 and err.code == "FileNotFound"
     else:
         raise AssertionError("a missing workspace file must fail")
+
+
+SMOOTH = """
+import pandas as pd
+
+def apply_timeseries(series: pd.Series, context: dict) -> pd.Series:
+    return series.interpolate(limit_direction="both").rolling(3, center=True, min_periods=1).mean()
+"""
+
+
+def test_a_timeseries_udf_smooths_the_profiles(connection, live_server):
+    connection.upload_file(live_server.data_dir / "demo" / "parcels.geojson", target="fields/parcels.geojson")
+    profiles = masked_ndvi_profiles(connection, "fields/parcels.geojson")
+    raw = pd.read_csv(io.BytesIO(profiles.save_result(format="CSV").download()))
+    smoothed = pd.read_csv(io.BytesIO(profiles.run_udf(udf=SMOOTH, runtime="Python")
+                                      .save_result(format="CSV").download()))
+    expected = (raw.sort_values(["parcel_id", "date"]).groupby("parcel_id")["ndvi"]
+                .transform(lambda s: s.interpolate(limit_direction="both").rolling(3, center=True, min_periods=1)
+                           .mean()))
+    got = smoothed.sort_values(["parcel_id", "date"])["ndvi"]
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-6, equal_nan=True)
