@@ -16,7 +16,7 @@ Processes return lazy values (Dask-backed cubes); computing happens in the outpu
 from __future__ import annotations
 
 import json
-from collections import ChainMap
+from collections import ChainMap, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,23 +60,61 @@ class ProcessGraph:
         return found
 
 
+def _mentions(value: Any, keys: tuple[str, ...]) -> bool:
+    """Whether any of ``keys`` may occur as a key in ``value`` (a cheap pre-check; False is certain).
+
+    Literal data (10,000 inline parcels) would otherwise be walked value by value, several times per
+    request; ``json.dumps`` runs in C and a substring search answers "surely not" in milliseconds.
+    """
+    if not isinstance(value, (dict, list)):
+        return False
+    cached = _DUMPED.get(id(value))
+    if cached is not None and cached[0] is value:
+        text = cached[1]
+    else:
+        try:
+            text = json.dumps(value, allow_nan=True)
+        except (TypeError, ValueError):  # not plain JSON (already evaluated values): walk it
+            return True
+        if len(text) > 100_000:  # the same big literal is checked several times per request
+            _DUMPED[id(value)] = (value, text)
+            while len(_DUMPED) > 8:
+                _DUMPED.popitem(last=False)
+    return any(f'"{key}"' in text for key in keys)
+
+
+_DUMPED: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+
+
 def _child_graphs(value: Any):
+    """Child process graphs in ``value`` (a node's arguments), not entering arguments without any."""
+    parts = value.values() if isinstance(value, dict) else [value]
+    for part in parts:
+        if _mentions(part, ("process_graph",)):
+            yield from _walk_child_graphs(part)
+
+
+def _walk_child_graphs(value: Any):
     if isinstance(value, dict):
         if "process_graph" in value and isinstance(value["process_graph"], dict):
             yield value["process_graph"]
         else:
             for v in value.values():
-                yield from _child_graphs(v)
+                yield from _walk_child_graphs(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _child_graphs(v)
+            yield from _walk_child_graphs(v)
 
 
 def _has_reference(value: Any) -> bool:
+    return _mentions(value, _REFERENCE_KEYS) and _walk_has_reference(value)
+
+
+def _walk_has_reference(value: Any) -> bool:
     if isinstance(value, dict):
-        return any(k in value for k in _REFERENCE_KEYS) or any(_has_reference(v) for v in value.values())
+        return any(k in value for k in _REFERENCE_KEYS) or any(_walk_has_reference(v) for v in value.values())
     if isinstance(value, list):
-        return any(_has_reference(v) for v in value)
+        return any(_walk_has_reference(v) for v in value)
     return False
 
 
@@ -284,7 +322,8 @@ class Evaluator:
         process = self._process(node, node_id)
         raw_arguments = node.get("arguments", {})
         self._check_arguments(process, raw_arguments, node_id)
-        arguments = {name: self._resolve(value, graph, scope, cache) for name, value in raw_arguments.items()}
+        arguments = {name: self._resolve(value, graph, scope, cache) if _has_reference(value) else value
+                     for name, value in raw_arguments.items()}
         kwargs = dict(arguments)
         if process.needs_env:
             kwargs["env"] = self.env

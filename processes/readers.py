@@ -12,12 +12,50 @@ cube) and every remote asset is delegated to stackstac's reader, unchanged.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
 from stackstac.rio_reader import AutoParallelRioReader
+
+
+class _DatasetPool:
+    """Open datasets of local files, shared by all readers and threads, one user at a time each.
+
+    stackstac makes new readers for every ``compute`` (the writers compute block by block), and the
+    threads running Dask tasks change between requests, so datasets cached per reader or per thread
+    would be reopened again and again — opening a COG costs more than reading one of its blocks.
+    At most ``max_files`` files stay open; the least recently used idle ones are closed.
+    """
+
+    def __init__(self, max_files: int = 256):
+        self._max_files = max_files
+        self._idle: OrderedDict[str, list] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def acquire(self, url: str):
+        with self._lock:
+            idle = self._idle.get(url)
+            if idle:
+                self._idle.move_to_end(url)
+                return idle.pop()
+        return rasterio.open(url)
+
+    def release(self, url: str, dataset) -> None:
+        evicted = []
+        with self._lock:
+            self._idle.setdefault(url, []).append(dataset)
+            self._idle.move_to_end(url)
+            while len(self._idle) > self._max_files:
+                _, datasets = self._idle.popitem(last=False)
+                evicted.extend(datasets)
+        for old in evicted:
+            old.close()
+
+
+_POOL = _DatasetPool()
 
 
 def _is_local(url: str) -> bool:
@@ -42,7 +80,6 @@ class AlignedReader:
         self._shift: tuple[int, int] | None = None  # (row, col) of the output origin in the asset's grid
         self._checked = False
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     # --- the decision, once per asset ----------------------------------------------------------------
     def _plan(self) -> None:
@@ -51,8 +88,11 @@ class AlignedReader:
                 return
             aligned = None
             if _is_local(self.url):
-                with rasterio.open(self.url) as src:
+                src = _POOL.acquire(self.url)
+                try:
                     aligned = self._aligned(src)
+                finally:
+                    _POOL.release(self.url, src)
             if aligned is None:
                 self._fallback = AutoParallelRioReader(**self._args)
             self._shift = aligned
@@ -72,18 +112,24 @@ class AlignedReader:
             return None
         return int(round(row)), int(round(col))
 
-    def _dataset(self):
-        dataset = getattr(self._local, "dataset", None)
-        if dataset is None:
-            dataset = self._local.dataset = rasterio.open(self.url)
-        return dataset
+    def _acquire(self):
+        return _POOL.acquire(self.url)
+
+    def _release(self, dataset) -> None:
+        _POOL.release(self.url, dataset)
 
     # --- the protocol ----------------------------------------------------------------------------------
     def read(self, window: Window, **kwargs) -> np.ndarray:
         self._plan()
         if self._fallback is not None:
             return self._fallback.read(window, **kwargs)
-        src = self._dataset()
+        src = self._acquire()
+        try:
+            return self._read(src, window)
+        finally:
+            self._release(src)
+
+    def _read(self, src, window: Window) -> np.ndarray:
         rows, cols = int(window.height), int(window.width)
         row0 = int(window.row_off) + self._shift[0]
         col0 = int(window.col_off) + self._shift[1]
@@ -107,10 +153,6 @@ class AlignedReader:
         return out
 
     def close(self) -> None:
-        dataset = getattr(self._local, "dataset", None)
-        if dataset is not None:
-            dataset.close()
-            self._local.dataset = None
         if self._fallback is not None:
             self._fallback.close()
 
