@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import pyproj
@@ -403,6 +404,9 @@ def _mosaic_same_day(stacked: xr.DataArray) -> xr.DataArray:
     days = times.normalize()
     if not days.has_duplicates:
         return stacked.drop_vars([c for c in stacked.coords if c not in ("time", "band", "y", "x")])
+    per_block = _mosaic_per_block(stacked, times, days)
+    if per_block is not None:
+        return per_block
     labels = []
     layers = []
     for day in days.unique():
@@ -470,6 +474,35 @@ def _chunks(items: list[pystac.Item], n_assets: int, spatial: tuple[Any, Any] = 
     time_chunks = [min(per_day, size - start) for size in sizes for start in range(0, size, per_day)]
     band_chunk = max(1, min(n_assets, MAX_ASSETS_PER_CHUNK // per_day))
     return (tuple(time_chunks), band_chunk, *spatial)
+
+
+def _mosaic_per_block(stacked: xr.DataArray, times: pd.DatetimeIndex, days: pd.DatetimeIndex) -> xr.DataArray | None:
+    """The same-day mosaic as one block-local operation, when every time block holds exactly one day.
+
+    That is how :func:`_chunks` cuts the stack; each block of k items becomes one time step (first
+    valid value wins, in place), with no per-day slicing, ``where`` and concatenation tasks.
+    """
+    if not isinstance(stacked.data, da.Array):
+        return None
+    edges = np.cumsum((0,) + stacked.data.chunks[0])
+    starts, ends = edges[:-1], edges[1:]
+    day_starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    if len(day_starts) != len(starts) or not np.array_equal(day_starts, starts):
+        return None
+    data = stacked.data.map_blocks(
+        _first_valid_block, chunks=((1,) * len(starts),) + stacked.data.chunks[1:], dtype=stacked.dtype,
+    )
+    labels = pd.DatetimeIndex([times[a:b].min() for a, b in zip(starts, ends, strict=True)])
+    coords = {"time": labels, "band": stacked["band"].values, "y": stacked["y"], "x": stacked["x"]}
+    mosaic = xr.DataArray(data, dims=stacked.dims, coords=coords, attrs=stacked.attrs, name=stacked.name)
+    return mosaic.drop_vars([c for c in mosaic.coords if c not in ("time", "band", "y", "x")])
+
+
+def _first_valid_block(block: np.ndarray) -> np.ndarray:
+    out = np.array(block[0], copy=True)
+    for layer in block[1:]:
+        np.copyto(out, layer, where=np.isnan(out))
+    return out[np.newaxis]
 
 
 def _first_valid(group: xr.DataArray) -> xr.DataArray:
