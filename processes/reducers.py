@@ -10,10 +10,12 @@ it lazily, and no-data is NaN: ``ignore_nodata`` means skipping NaN.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -88,6 +90,26 @@ def _extreme(numbers: list[int | float], pick: Callable[[np.ndarray], int]) -> i
     return numbers[int(pick(values))]  # the element itself, so integers stay integers
 
 
+def _ufunc_reduce(ufunc: np.ufunc, x: np.ndarray, axis: Any = None, keepdims: bool = False, **_: Any) -> np.ndarray:
+    return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+
+
+def _nan_skipping(array: xr.DataArray, ufunc: np.ufunc) -> xr.DataArray:
+    """min/max along ``ARRAY_DIM`` ignoring NaN, with ``np.fmin``/``np.fmax`` (all NaN gives NaN).
+
+    ``nanmax`` copies every block to replace NaN; ``fmax.reduce`` ignores NaN as it goes.
+    """
+    if array.dtype.kind != "f" or not isinstance(array.data, da.Array):
+        return array.max(ARRAY_DIM, skipna=True) if ufunc is np.fmax else array.min(ARRAY_DIM, skipna=True)
+    axis = array.get_axis_num(ARRAY_DIM)
+    reduce = functools.partial(_ufunc_reduce, ufunc)
+    data = da.reduction(array.data, chunk=reduce, aggregate=reduce, axis=axis, dtype=array.dtype,
+                        name=f"{ufunc.__name__}-reduce")
+    dims = [d for d in array.dims if d != ARRAY_DIM]
+    coords = {k: v for k, v in array.coords.items() if ARRAY_DIM not in v.dims}
+    return xr.DataArray(data, dims=dims, coords=coords, attrs=array.attrs, name=array.name)
+
+
 # --- statistics -----------------------------------------------------------------------------------
 def mean(data: Any, ignore_nodata: bool = True) -> Reduced:
     return _statistic(
@@ -116,7 +138,7 @@ def minimum(data: Any, ignore_nodata: bool = True) -> Reduced:
         data,
         ignore_nodata,
         lambda n: _extreme(n, np.argmin),
-        lambda a, skip: a.min(ARRAY_DIM, skipna=skip),
+        lambda a, skip: _nan_skipping(a, np.fmin) if skip else a.min(ARRAY_DIM, skipna=False),
     )
 
 
@@ -127,7 +149,7 @@ def maximum(data: Any, ignore_nodata: bool = True) -> Reduced:
         data,
         ignore_nodata,
         lambda n: _extreme(n, np.argmax),
-        lambda a, skip: a.max(ARRAY_DIM, skipna=skip),
+        lambda a, skip: _nan_skipping(a, np.fmax) if skip else a.max(ARRAY_DIM, skipna=False),
     )
 
 
