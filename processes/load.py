@@ -22,6 +22,7 @@ import stackstac
 import xarray as xr
 
 from processes.cube import new_cube, with_band_metadata
+from processes.direct_read import direct_mosaic
 from processes.env import CollectionHandle, ProcessEnv
 from processes.errors import NoDataAvailable, ProcessGraphComplexity, parameter_invalid
 from processes.geometry import (
@@ -111,23 +112,20 @@ def stack_collection(
         native = bbox_of(native_geoms, crs) if native_geoms is not None else bbox.to_crs(crs)
         bounds = _pixel_edges(native, resolution)
 
-    stacked = stackstac.stack(
-        [item_for_stacking(item) for item in items],
-        assets=assets,
-        epsg=crs.to_epsg(),
-        resolution=resolution,
-        bounds=bounds,
-        snap_bounds=bounds is None,
-        xy_coords="center",
-        dtype="float32",
-        fill_value=np.float32(np.nan),
-        rescale=False,
-        chunksize=_chunks(items, len(assets), _spatial_chunks(items, assets, resolution, bounds)),
-        properties=False,
-        band_coords=False,
-        reader=AlignedReader,
-    )
-    stacked = _mosaic_same_day(stacked)
+    stacking = [item_for_stacking(item) for item in items]
+    chunks = _chunks(items, len(assets), _spatial_chunks(items, assets, resolution, bounds))
+    options = dict(assets=assets, epsg=crs.to_epsg(), resolution=resolution, bounds=bounds,
+                   snap_bounds=bounds is None, xy_coords="center", dtype="float32", fill_value=np.float32(np.nan),
+                   rescale=False, properties=False, band_coords=False, reader=AlignedReader)
+    try:
+        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+    except ValueError:
+        # stackstac drops items whose assets miss the bounds, so the day blocks computed from the
+        # search results may not add up: then one item per block (the mosaic copes with both)
+        chunks = (1, *chunks[1:])
+        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+    direct = direct_mosaic(stacked, stacking, assets, crs.to_epsg(), resolution, chunks)
+    stacked = direct if direct is not None else _mosaic_same_day(stacked)
     if bbox is not None:
         stacked = stacked.sel(x=slice(native.west, native.east), y=slice(native.north, native.south))
     if stacked.sizes["x"] == 0 or stacked.sizes["y"] == 0:

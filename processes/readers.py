@@ -161,3 +161,16 @@ class AlignedReader:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)
+
+
+def acquire_dataset(url: str):
+    """An open dataset of the local file ``url`` from the shared pool; give it back with :func:`release_dataset`."""
+    return _POOL.acquire(url)
+
+
+def release_dataset(url: str, dataset) -> None:
+    _POOL.release(url, dataset)
+
+
+def is_local(url: str) -> bool:
+    return _is_local(url)

@@ -1,0 +1,59 @@
+"""Direct reads into same-day mosaics equal stackstac's stack + mosaic, and are used only on the grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pystac
+import pytest
+import stackstac
+
+from processes.direct_read import direct_mosaic
+from processes.load import _chunks, _mosaic_same_day, _spatial_chunks
+from processes.stac import item_for_stacking
+
+LC = "DEMO_SENTINEL2_L2A"
+
+
+@pytest.fixture(scope="module")
+def items(demo_data) -> list[pystac.Item]:
+    catalog = pystac.Catalog.from_file(str(demo_data / "demo" / "catalog.json"))
+    chosen = [i for i in catalog.get_child(LC).get_items() if "2023-05-01" <= i.datetime.strftime("%F") < "2023-07-01"]
+    return sorted(chosen, key=lambda i: (i.datetime, i.id))
+
+
+def _stack(items, assets, bounds):
+    stacking = [item_for_stacking(i) for i in items]
+    chunks = _chunks(items, len(assets), _spatial_chunks(items, assets, 10.0, bounds))
+    options = dict(assets=assets, epsg=32632, resolution=10.0, bounds=bounds, xy_coords="center", dtype="float32",
+                   fill_value=np.float32(np.nan), rescale=False, properties=False, band_coords=False)
+    try:
+        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+    except ValueError:  # as load_collection: items outside the bounds are dropped by stackstac
+        chunks = (1, *chunks[1:])
+        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+    return stacking, chunks, stacked
+
+
+def test_direct_mosaic_equals_the_stackstac_mosaic_across_the_tile_border(items):
+    # a window straddling the border of the two tiles, not aligned to their 1024 px blocks
+    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    bounds = (first[2] - 3000.0, first[3] - 4130.0, first[2] + 2500.0, first[3] - 870.0)
+    stacking, chunks, stacked = _stack(items, ["B04", "B08"], bounds)
+    direct = direct_mosaic(stacked, stacking, ["B04", "B08"], 32632, 10.0, chunks)
+    assert direct is not None
+    expected = _mosaic_same_day(stacked)
+    assert direct.sizes == expected.sizes
+    np.testing.assert_array_equal(direct["time"].values, expected["time"].values)
+    np.testing.assert_array_equal(direct.values, expected.values)
+    assert np.isfinite(direct.values).mean() > 0.9
+
+
+def test_assets_off_the_grid_keep_stackstacs_reader(items):
+    assets = ["B04", "SCL"]  # SCL is stored at 20 m: it has to be resampled onto the 10 m grid
+    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    bounds = (first[0] + 1000.0, first[3] - 2000.0, first[0] + 2000.0, first[3] - 1000.0)
+    stacking, chunks, stacked = _stack(items, assets, bounds)
+    assert direct_mosaic(stacked, stacking, assets, 32632, 10.0, chunks) is None
+    shifted = [dict(s, assets={k: dict(v, href="https://example.org/x.tif") for k, v in s["assets"].items()})
+               for s in stacking]
+    assert direct_mosaic(stacked, shifted, ["B04"], 32632, 10.0, chunks) is None  # remote: not read directly
