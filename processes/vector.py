@@ -76,8 +76,12 @@ def _geometries(values: list[Any], process: str, parameter: str) -> list[shapely
     milliseconds); a geometry that fails is parsed again alone for a precise error message."""
     present = [i for i, v in enumerate(values) if v is not None]
     result: list[shapely.Geometry] = [shapely.GeometryCollection()] * len(values)
-    try:
-        parsed = shapely.from_geojson([json.dumps(values[i]) for i in present])
+    try:  # one document, one C call: a GeometryCollection of all geometries, then its parts
+        collection = shapely.from_geojson(json.dumps({"type": "GeometryCollection",
+                                                      "geometries": [values[i] for i in present]}))
+        parsed = list(shapely.get_parts(collection))
+        if len(parsed) != len(present):
+            raise ValueError("geometries lost in the collection")
     except (TypeError, ValueError, shapely.errors.GEOSException):
         parsed = [_geometry(values[i], process, parameter) for i in present]
     for i, geometry in zip(present, parsed, strict=True):
