@@ -297,3 +297,31 @@ def test_udf_runtimes_lists_python_with_its_libraries(tmp_path):
     libraries = python["versions"][PYTHON]["libraries"]
     assert {"numpy", "xarray", "pandas", "scipy", "openeo"} <= set(libraries)
     assert libraries["numpy"]["version"] == np.__version__
+
+
+WINDOW_ANOMALY = """
+import xarray
+
+def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+    # each value minus the mean of its whole neighbourhood (overlap included): depends on the window
+    return cube - cube.mean(dim=("y", "x"))
+"""
+
+
+def test_run_udf_in_apply_neighborhood_with_overlap(cube):
+    size = [{"dimension": "x", "value": 8, "unit": "px"}, {"dimension": "y", "value": 6, "unit": "px"}]
+    overlap = [{"dimension": "x", "value": 2, "unit": "px"}, {"dimension": "y", "value": 2, "unit": "px"}]
+    child = {"udf": udf_node(WINDOW_ANOMALY, {"from_parameter": "data"})}
+    nodes = {"n": {"process_id": "apply_neighborhood", "arguments": {
+        "data": {"from_parameter": "cube"}, "process": {"process_graph": child}, "size": size, "overlap": overlap},
+        "result": True}}
+    result = evaluate(nodes, cube).compute()
+    values = cube.values
+    expected = np.empty_like(values)
+    padded = np.pad(values, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=np.nan)
+    for y0 in (0, 6):
+        for x0 in (0, 8):
+            window = padded[:, :, y0:y0 + 10, x0:x0 + 12]  # the 6 × 8 core and 2 px around it
+            mean = np.nanmean(window, axis=(2, 3), keepdims=True)
+            expected[:, :, y0:y0 + 6, x0:x0 + 8] = values[:, :, y0:y0 + 6, x0:x0 + 8] - mean
+    np.testing.assert_allclose(result.transpose(*cube.dims).values, expected, rtol=1e-5, atol=1e-3)
