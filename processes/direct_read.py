@@ -67,6 +67,7 @@ def direct_mosaic(stacked: xr.DataArray, items: Sequence[Mapping[str, Any]], ass
     x, y = stacked["x"].values, stacked["y"].values
     origin = (float(x[0]) - resolution / 2, float(y[0]) + resolution / 2)
     by_id = {item["id"]: item for item in items}
+    ids = stacked["id"].values
     times = pd.DatetimeIndex(stacked["time"].values)
     days = times.normalize()
     table: list[list[list[_Asset | None]]] = []  # day → item → band
@@ -76,7 +77,7 @@ def direct_mosaic(stacked: xr.DataArray, items: Sequence[Mapping[str, Any]], ass
         labels.append(times[positions].min())
         row = []
         for position in positions:
-            item = by_id.get(stacked["id"].values[position])
+            item = by_id.get(ids[position])
             if item is None:
                 return None
             placed = [_placed(item, key, epsg, origin, resolution) for key in assets]

@@ -142,11 +142,14 @@ def geometry_mask(
     x: np.ndarray,
     chunks: tuple[tuple[int, ...], tuple[int, ...]],
     resolution: tuple[float, float] | None = None,
+    all_touched: bool = False,
 ) -> da.Array:
-    """Lazy boolean (y, x) array: True where the pixel centre lies inside any geometry.
+    """Lazy boolean (y, x) array: True where the pixel centre lies inside any polygon, one rasterise
+    per chunk of the geometries' part in that window.
 
     ``y``/``x`` are pixel-centre coordinates of a regular grid in the geometries' CRS;
-    ``resolution`` (x, y) is the pixel size where an axis has a single pixel.
+    ``resolution`` (x, y) is the pixel size where an axis has a single pixel. With ``all_touched``
+    every pixel a geometry touches counts, and points and lines count too.
     """
     dx = float(x[1] - x[0]) if len(x) > 1 else (resolution[0] if resolution else 1.0)
     dy = float(y[1] - y[0]) if len(y) > 1 else (resolution[1] if resolution else -1.0)
@@ -159,12 +162,13 @@ def geometry_mask(
         # Cutting a polygon at the window edge can leave stray lines or points where a corner
         # touches the edge; rasterio would burn those as touched pixels, so only areas are kept.
         local = [part for part in shapely.get_parts(wanted.intersection(window))
-                 if not part.is_empty and part.geom_type in ("Polygon", "MultiPolygon")]
+                 if not part.is_empty and (all_touched or part.geom_type in ("Polygon", "MultiPolygon"))]
         shape_ = (y1 - y0, x1 - x0)
         if not local:
             return np.zeros(shape_, dtype=bool)
         return rasterio.features.geometry_mask(
-            local, out_shape=shape_, transform=origin @ Affine.translation(x0, y0), invert=True
+            local, out_shape=shape_, transform=origin @ Affine.translation(x0, y0), invert=True,
+            all_touched=all_touched,
         )
 
     return da.map_blocks(block, chunks=chunks, dtype=bool, meta=np.array((), dtype=bool))

@@ -22,11 +22,9 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import pyproj
-import rasterio.features
 import shapely
 import xarray as xr
-from affine import Affine
-from shapely.geometry import box, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from processes.cube import (
@@ -40,6 +38,7 @@ from processes.errors import parameter_invalid, process_error
 from processes.geometry import (
     WGS84,
     geojson_geometries,
+    geometry_mask,
     is_geojson,
     parse_crs,
     polygons_only,
@@ -332,9 +331,9 @@ def _inside(
     cube: xr.DataArray, y: str, x: str, geoms: list[BaseGeometry], all_touched: bool = False
 ) -> xr.DataArray:
     """Lazy (y, x) boolean: pixel centre inside a polygon (or, ``all_touched``, the pixel touched)."""
-    array = _rasterised(
-        geoms, cube[y].values, cube[x].values, _spatial_chunks(cube, y, x), _resolution(cube, y, x), all_touched
-    )
+    dy, dx = _resolution(cube, y, x)
+    array = geometry_mask(geoms, cube[y].values, cube[x].values, _spatial_chunks(cube, y, x), resolution=(dx, dy),
+                          all_touched=all_touched)
     return xr.DataArray(array, dims=(y, x), coords={y: cube[y], x: cube[x]})
 
 
@@ -351,44 +350,6 @@ def _resolution(cube: xr.DataArray, y: str, x: str) -> tuple[float, float]:
         except Exception:  # no transform recorded: assume unit pixels
             steps.append(-1.0 if dim == y else 1.0)
     return steps[0], steps[1]
-
-
-def _rasterised(
-    geoms: list[BaseGeometry],
-    y: np.ndarray,
-    x: np.ndarray,
-    chunks: tuple[tuple[int, ...], tuple[int, ...]],
-    resolution: tuple[float, float],
-    all_touched: bool,
-) -> da.Array:
-    """Lazy boolean (y, x) array, one rasterise per chunk of the geometries' part in that window.
-
-    As :func:`processes.geometry.geometry_mask`, but the cut of a polygon at a window edge keeps only
-    its polygonal parts: a polygon vertex on the edge leaves a line or point there, which rasterio
-    would burn as touched pixels outside the polygon. Points and lines burn every pixel they touch
-    (the pixels whose centres are closest to them).
-    """
-    dy, dx = resolution
-    origin = Affine.translation(float(x[0]) - dx / 2, float(y[0]) - dy / 2) @ Affine.scale(dx, dy)
-    wanted = shapely.union_all(np.asarray(geoms, dtype=object))
-
-    def block(block_info=None) -> np.ndarray:
-        (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        corner_a, corner_b = origin @ (x0, y0), origin @ (x1, y1)
-        window = box(min(corner_a[0], corner_b[0]), min(corner_a[1], corner_b[1]),
-                     max(corner_a[0], corner_b[0]), max(corner_a[1], corner_b[1]))
-        parts = [p for p in shapely.get_parts(wanted.intersection(window)) if not p.is_empty]
-        if not all_touched:
-            parts = [p for p in parts if p.geom_type in ("Polygon", "MultiPolygon")]
-        shape_ = (y1 - y0, x1 - x0)
-        if len(parts) == 0:
-            return np.zeros(shape_, dtype=bool)
-        return rasterio.features.geometry_mask(
-            list(parts), out_shape=shape_, transform=origin @ Affine.translation(x0, y0), invert=True,
-            all_touched=all_touched,
-        )
-
-    return da.map_blocks(block, chunks=chunks, dtype=bool, meta=np.array((), dtype=bool))
 
 
 # --- mask_polygon, filter_spatial -----------------------------------------------------------------

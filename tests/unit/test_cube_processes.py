@@ -8,12 +8,9 @@ import pandas as pd
 import pytest
 
 from processes.cube import band_dim, dimension_type, new_cube
-from processes.env import ProcessEnv
 from processes.errors import DimensionNotAvailable, OpenEOError
-from processes.graph import Evaluator, parse_process_graph
-from processes.registry import build_registry
-
-REGISTRY = build_registry()
+from tests.processes import REGISTRY
+from tests.processes import evaluate as run
 
 
 @pytest.fixture
@@ -36,11 +33,6 @@ def data():
     cube = with_band_metadata(cube, {"B02": {"common_name": "blue"}, "B04": {"common_name": "red"},
                                      "B08": {"common_name": "nir"}})
     return cube, values
-
-
-def run(nodes: dict, **parameters):
-    graph = parse_process_graph({"process_graph": nodes})
-    return Evaluator(REGISTRY, ProcessEnv(collections=None)).evaluate(graph, parameters)
 
 
 def data_node():

@@ -25,9 +25,9 @@ from processes.cube_json import cube_to_json
 from processes.env import ProcessEnv
 from processes.errors import OpenEOError
 from processes.graph import Evaluator, parse_process_graph
-from processes.registry import build_registry
+from tests.processes import REGISTRY
+from tests.processes import evaluate as run
 
-REGISTRY = build_registry()
 DATES = ["2023-01-01", "2023-01-11", "2023-01-21"]
 META = {"B02": {"common_name": "blue"}, "B04": {"common_name": "red"}, "B08": {"common_name": "nir"}}
 
@@ -49,11 +49,6 @@ def data():
     values = rng.uniform(100, 5000, (3, 3, 4, 5)).astype("float32")
     values[1, 0, 0, 0] = np.nan
     return make_cube(values), values
-
-
-def run(nodes: dict, **parameters):
-    graph = parse_process_graph({"process_graph": nodes})
-    return Evaluator(REGISTRY, ProcessEnv(collections=None)).evaluate(graph, parameters)
 
 
 def call(process_id: str, **arguments):

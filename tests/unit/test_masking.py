@@ -20,28 +20,11 @@ from affine import Affine
 from shapely.geometry import LineString, Point, Polygon, mapping
 
 from processes.cube import dimension_type, new_cube, with_dimension_type
-from processes.env import ProcessEnv
 from processes.errors import OpenEOError
-from processes.graph import Evaluator, parse_process_graph
-from processes.registry import build_registry
+from tests.processes import run_node as run
 
-REGISTRY = build_registry()
 UTM = pyproj.CRS.from_epsg(32632)
 TRANSFORM = Affine(10.0, 0.0, 400000.0, 0.0, -10.0, 5760000.0)
-
-
-def run(process_id: str, **arguments):
-    """One node of ``process_id``; cubes and vector data go in as graph parameters."""
-    parameters, graph_arguments = {}, {}
-    for name, value in arguments.items():
-        if hasattr(value, "dims") or isinstance(value, gpd.GeoDataFrame):
-            parameters[name] = value
-            graph_arguments[name] = {"from_parameter": name}
-        else:
-            graph_arguments[name] = value
-    graph = parse_process_graph({"process_graph": {"n": {"process_id": process_id, "arguments": graph_arguments,
-                                                         "result": True}}})
-    return Evaluator(REGISTRY, ProcessEnv(collections=None)).evaluate(graph, parameters)
 
 
 @pytest.fixture

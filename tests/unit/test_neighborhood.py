@@ -9,16 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.ndimage
-import xarray as xr
 
 from processes.cube import ARRAY_DIM, dimension_type, new_cube
-from processes.env import ProcessEnv
 from processes.errors import DimensionNotAvailable, OpenEOError
-from processes.graph import Evaluator, parse_process_graph
 from processes.neighborhood import apply_kernel, apply_neighborhood
-from processes.registry import build_registry
-
-REGISTRY = build_registry()
+from tests.processes import run_node as run
 
 # The cube and two expected results of the official openEO tests (apply_kernel.json5,
 # assets/xyt-minimal-float.json5).
@@ -64,15 +59,6 @@ def random_cube(shape=(2, 3, 23, 31), chunks=(1, 3, 8, 10), seed=0):
         crs=32633,
     )
     return cube, values
-
-
-def run(process_id: str, **arguments):
-    nodes = {"n": {"process_id": process_id, "result": True,
-                   "arguments": {k: ({"from_parameter": k} if isinstance(v, xr.DataArray) else v)
-                                 for k, v in arguments.items()}}}
-    graph = parse_process_graph({"process_graph": nodes})
-    parameters = {k: v for k, v in arguments.items() if isinstance(v, xr.DataArray)}
-    return Evaluator(REGISTRY, ProcessEnv(collections=None)).evaluate(graph, parameters)
 
 
 def child(nodes: dict) -> dict:

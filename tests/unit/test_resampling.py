@@ -23,13 +23,10 @@ from processes.cube import (
     with_band_metadata,
     with_dimension_type,
 )
-from processes.env import ProcessEnv
 from processes.errors import DimensionMismatch, DimensionNotAvailable, OpenEOError
-from processes.graph import Evaluator, parse_process_graph
-from processes.registry import build_registry
 from processes.resampling import resample_cube_spatial, resample_cube_temporal, resample_spatial
+from tests.processes import run_node as run
 
-REGISTRY = build_registry()
 UTM = CRS.from_epsg(32633)
 ORIGIN = Affine(10, 0, 500_000, 0, -10, 5_000_000)
 HEIGHT, WIDTH = 130, 170
@@ -69,15 +66,6 @@ def direct_warp(values: np.ndarray, transform: Affine, crs: CRS, shape, method: 
         rasterio.warp.reproject(values[band], out[band], src_transform=ORIGIN, src_crs=UTM, src_nodata=np.nan,
                                 dst_transform=transform, dst_crs=crs, dst_nodata=np.nan, resampling=method)
     return out
-
-
-def run(process_id: str, **arguments):
-    nodes = {"n": {"process_id": process_id, "result": True,
-                   "arguments": {k: ({"from_parameter": k} if isinstance(v, xr.DataArray) else v)
-                                 for k, v in arguments.items()}}}
-    graph = parse_process_graph({"process_graph": nodes})
-    parameters = {k: v for k, v in arguments.items() if isinstance(v, xr.DataArray)}
-    return Evaluator(REGISTRY, ProcessEnv(collections=None)).evaluate(graph, parameters)
 
 
 # --- resample_spatial -----------------------------------------------------------------------------------

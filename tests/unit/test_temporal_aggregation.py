@@ -10,13 +10,9 @@ import pandas as pd
 import pytest
 
 from processes.cube import BANDS_ATTR, band_metadata, dimension_type, new_cube, with_band_metadata
-from processes.env import ProcessEnv
 from processes.errors import OpenEOError
-from processes.graph import Evaluator, parse_process_graph
-from processes.registry import build_registry
 from processes.temporal_aggregation import aggregate_temporal_period
-
-REGISTRY = build_registry()
+from tests.processes import run_node as run
 
 
 def daily_cube(start: str, days: int, bands=("B04", "B08"), seed: int = 3):
@@ -36,20 +32,6 @@ def daily_cube(start: str, days: int, bands=("B04", "B08"), seed: int = 3):
     )
     cube = with_band_metadata(cube, {b: {"common_name": b.lower()} for b in bands})
     return cube, values, dates
-
-
-def run(process_id: str, **arguments):
-    """One node of ``process_id``; DataArray arguments go in as graph parameters."""
-    parameters, graph_arguments = {}, {}
-    for name, value in arguments.items():
-        if hasattr(value, "dims"):
-            parameters[name] = value
-            graph_arguments[name] = {"from_parameter": name}
-        else:
-            graph_arguments[name] = value
-    graph = parse_process_graph({"process_graph": {"n": {"process_id": process_id, "arguments": graph_arguments,
-                                                         "result": True}}})
-    return Evaluator(REGISTRY, ProcessEnv(collections=None)).evaluate(graph, parameters)
 
 
 def reducer(process_id: str, **arguments):
