@@ -115,12 +115,14 @@ def to_dataset(cube: xr.DataArray) -> xr.Dataset:
     ds = xr.Dataset({name: var for name, (_, var) in variables.items()})
     for name, (label, _) in variables.items():
         ds[name].attrs = {"long_name": label}
+    # period labels of aggregate_temporal_period ("2023-05", "2023-djf") are text, not CF time
+    cf_time = t is not None and np.issubdtype(ds[t].dtype, np.datetime64)
     for dim in ds.dims:
         # the openEO type attributes are internal; dimensions other than t/y/x keep their type for readers
         ds[dim].attrs = {}
-        if dim not in (x, y, t):
+        if dim not in (x, y) and not (dim == t and cf_time):
             ds[dim].attrs["openeo_dimension_type"] = dimension_type(cube, dim)
-    if t is not None:
+    if cf_time:
         ds[t].attrs.update(standard_name="time", long_name="time", axis="T")
     x_attrs, y_attrs = _spatial_attrs(crs)
     ds[x].attrs.update(x_attrs)
@@ -153,7 +155,7 @@ def _encoding(ds: xr.Dataset, cube: xr.DataArray, compress: bool) -> dict[str, d
         elif var.dtype.kind != "b":
             enc["_FillValue"] = None  # no made-up fill value for integers
         encoding[str(name)] = enc
-    if t is not None:
+    if t is not None and np.issubdtype(ds[t].dtype, np.datetime64):
         stamps = pd.DatetimeIndex(ds[t].values)
         whole_seconds = bool((stamps == stamps.floor("s")).all())
         encoding[t] = {"units": "seconds since 1970-01-01 00:00:00", "calendar": "standard",

@@ -15,7 +15,7 @@ import rasterio
 import shapely
 import xarray as xr
 
-from processes.cube import new_cube, with_band_metadata
+from processes.cube import new_cube, with_band_metadata, with_dimension_type
 from processes.errors import FormatArgumentInvalid, FormatUnsupported, OpenEOError
 from processes.formats import (
     OutputFormat,
@@ -377,6 +377,16 @@ def test_netcdf_has_a_variable_per_band_with_values_and_time(tmp_path):
         np.testing.assert_array_equal(ds["y"].values, cube["y"].values)
         assert list(ds["t"].values) == list(pd.to_datetime(DATES[:2]).values)
         assert ds["t"].encoding["units"].startswith("seconds since 1970-01-01")
+
+
+def test_netcdf_writes_period_labels_as_text(tmp_path):
+    # aggregate_temporal_period labels its time steps "2023-05", "2023-06": text, not CF time
+    cube, values = make_cube(n_t=2, size=20)
+    cube = with_dimension_type(cube.assign_coords(t=np.array(["2023-05", "2023-06"], dtype=object)), "t", "temporal")
+    with xr.open_dataset(write("netCDF", cube, tmp_path)) as ds:
+        assert list(ds["t"].values) == ["2023-05", "2023-06"]
+        assert ds["t"].attrs["openeo_dimension_type"] == "temporal"
+        np.testing.assert_array_equal(ds["B04"].values, values[:, 0])
 
 
 def test_netcdf_is_cf_with_a_grid_mapping_xarray_reads(tmp_path):
