@@ -44,6 +44,7 @@ from processes.cube import (
 )
 from processes.cube_json import FILL_VALUE_ATTR
 from processes.cubes import require_dimension
+from processes.env import ProcessEnv
 from processes.errors import OpenEOError, parameter_invalid, process_error
 from processes.values import as_labeled_array, is_number, to_python
 
@@ -439,13 +440,15 @@ def _callback_array(result: Any, template: xr.DataArray) -> xr.DataArray:
     return xr.broadcast(result, template)[0]
 
 
-def trim_cube(data: Any) -> xr.DataArray:
+def trim_cube(data: Any, *, env: ProcessEnv) -> xr.DataArray:
     """Drop labels with nothing but no-data: at the ends of spatial and temporal dimensions, anywhere in others.
 
-    Computes one "has a valid value" vector per dimension (one pass over the data), then selects lazily.
+    The output's shape depends on the values, so this computes one "has a valid value" vector per
+    dimension (one pass over the data, when the graph is evaluated), then selects lazily. Validation
+    and estimates (``env.validate_only``) read nothing and keep the cube as it is.
     """
     cube = _cube(data, "trim_cube")
-    if cube.ndim == 0 or cube.dtype.kind == "b":
+    if cube.ndim == 0 or cube.dtype.kind == "b" or env.validate_only:
         return cube
     fill = cube.attrs.get(FILL_VALUE_ATTR)
     valid = cube.notnull() if fill is None else (cube.notnull() & (cube != fill))

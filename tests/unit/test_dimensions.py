@@ -11,7 +11,6 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 from processes.cube import (
     AXIS_ATTR,
@@ -27,6 +26,7 @@ from processes.errors import OpenEOError
 from processes.graph import Evaluator, parse_process_graph
 from tests.processes import REGISTRY
 from tests.processes import evaluate as run
+from tests.processes import run_node as call
 
 DATES = ["2023-01-01", "2023-01-11", "2023-01-21"]
 META = {"B02": {"common_name": "blue"}, "B04": {"common_name": "red"}, "B08": {"common_name": "nir"}}
@@ -49,13 +49,6 @@ def data():
     values = rng.uniform(100, 5000, (3, 3, 4, 5)).astype("float32")
     values[1, 0, 0, 0] = np.nan
     return make_cube(values), values
-
-
-def call(process_id: str, **arguments):
-    """One process on the cubes given as parameters (``cube``, ``other``)."""
-    args = {k: {"from_parameter": k} if isinstance(v, xr.DataArray) else v for k, v in arguments.items()}
-    cubes = {k: v for k, v in arguments.items() if isinstance(v, xr.DataArray)}
-    return run({"n": {"process_id": process_id, "arguments": args, "result": True}}, **cubes)
 
 
 def child(process_id: str, **arguments):
@@ -325,6 +318,19 @@ def test_trim_cube_trims_ordered_dimensions_at_the_ends_and_others_anywhere(data
     assert len(result.t) == 3  # a gap inside a time series stays
     assert list(result.y.values) == [40.0, 30.0, 20.0] and list(result.x.values) == [5.0, 15.0, 25.0, 35.0]
     assert_cube_metadata(result, cube.isel(bands=[0, 2]))
+
+
+def test_trim_cube_reads_nothing_when_only_validating(data):
+    cube, _ = data
+
+    def unreadable(block):
+        raise AssertionError("validation must not read the data")
+
+    lazy = cube.copy(data=cube.data.map_blocks(unreadable, dtype=cube.dtype))
+    graph = parse_process_graph({"process_graph": {"n": {"process_id": "trim_cube", "arguments": {
+        "data": {"from_parameter": "cube"}}, "result": True}}})
+    result = Evaluator(REGISTRY, ProcessEnv(collections=None, validate_only=True)).evaluate(graph, {"cube": lazy})
+    assert result.sizes == cube.sizes
 
 
 # --- merge_cubes ---------------------------------------------------------------------------------
