@@ -693,8 +693,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.min_passed is not None:
         minimum = read_baseline() if args.min_passed == "baseline" else int(args.min_passed)
     if not args.tests.is_dir():
+        chosen = "--tests" in (argv if argv is not None else sys.argv[1:]) or "OPENEO_PROCESS_TESTS" in os.environ
         print(f"the process tests are not at {args.tests}; set OPENEO_PROCESS_TESTS or --tests", file=sys.stderr)
-        return 2
+        if chosen:
+            return 2
+        # a clone without ../shared (as users' clones): skipped with the reason, like the tests that need it
+        print("official process cases: skipped (the openeo-processes test cases are not available here)")
+        return 0
 
     registry = build_registry()
     wanted = set(args.process or [])

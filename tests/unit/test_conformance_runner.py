@@ -313,3 +313,11 @@ def test_math_of_the_nested_tolerance_is_deepdiffs():
     # DeepDiff's math_epsilon keeps math.isclose's relative tolerance, so large numbers aren't held to 1e-10
     assert math.isclose(1e12, 1e12 + 1, rel_tol=rp.NESTED_REL_TOL)
     assert rp.compare([1e12], [1e12 + 1]) is None
+
+
+def test_without_the_cases_the_default_run_is_skipped_but_a_chosen_folder_is_an_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENEO_PROCESS_TESTS", raising=False)
+    monkeypatch.setattr(rp, "DEFAULT_TESTS", tmp_path / "absent")
+    assert rp.main(["--no-write", "--min-passed", "baseline"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("official process cases: skipped")
+    assert rp.main(["--no-write", "--tests", str(tmp_path / "absent")]) == 2
