@@ -16,11 +16,13 @@ def _serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from backend.app import create_app
+    from processes.collector import freeze_startup_objects
 
     settings = Settings.from_env()
     if not settings.demo_catalog.is_file() and settings.demo and args.demo_if_missing:
         _generate_demo(settings.demo_dir, "small")
     app = create_app(settings)  # fail fast on bad settings or STAC sources, before forking workers
+    freeze_startup_objects()
 
     class _Server(BaseApplication):
         def load_config(self) -> None:

@@ -13,6 +13,7 @@ import functools
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ from dask.callbacks import Callback
 
 from backend.app import Services
 from backend.workspace import Workspace
+from processes import processing_parameters
+from processes.collector import collection_paused
 from processes.env import Limits, ProcessEnv
 from processes.errors import OpenEOError, RequestTimeout
-from processes.graph import Evaluator, ProcessGraph, parameter_defaults, parse_process_graph
+from processes.graph import Evaluator, parameter_defaults, parse_process_graph
+from processes.processing_parameters import ProcessingOptions
 from processes.save import SaveResult
 
 
@@ -56,11 +60,10 @@ class _Deadline(Callback):
             )
 
 
-def graph_from_request(body: Any) -> tuple[ProcessGraph, dict[str, Any]]:
-    """The process graph of a request body and the defaults of the parameters it declares."""
+def process_document(body: Any) -> Any:
+    """The process (``{"process_graph", …}``) of a request body; the body itself if it is one."""
     process = body.get("process") if isinstance(body, dict) else None
-    document = process if process is not None else body
-    return parse_process_graph(document), parameter_defaults(document)
+    return process if process is not None else body
 
 
 def sync_env(services: Services, user_id: str | None, *, validate_only: bool = False) -> ProcessEnv:
@@ -75,11 +78,28 @@ def sync_env(services: Services, user_id: str | None, *, validate_only: bool = F
     )
 
 
+def evaluate_request(services: Services, body: Any, env: ProcessEnv, mode: str,
+                     parameters: Mapping[str, Any] | None = None) -> Any:
+    """Parse and evaluate the graph of a request body lazily (nothing is computed).
+
+    The processing parameters are the request's (``parameters`` if given, else read off ``body``),
+    over the defaults its process declares (``default_job_parameters`` …).
+    """
+    document = process_document(body)
+    given = processing_parameters.from_request(body, mode) if parameters is None else dict(parameters)
+    env = dataclasses.replace(env, options=ProcessingOptions(mode, given))
+    with collection_paused():
+        graph = parse_process_graph(document)
+        evaluator = Evaluator(services.registry, env)
+        if isinstance(document, Mapping):
+            evaluator = evaluator.within(document)
+        return evaluator.evaluate(graph, parameter_defaults(document))
+
+
 def validate(services: Services, body: Any, user_id: str) -> list[dict[str, str]]:
     """Errors of a process graph as ``[{"code", "message"}]`` (empty when valid); computes nothing."""
     try:
-        graph, parameters = graph_from_request(body)
-        Evaluator(services.registry, sync_env(services, user_id, validate_only=True)).evaluate(graph, parameters)
+        evaluate_request(services, body, sync_env(services, user_id, validate_only=True), "synchronous")
     except OpenEOError as err:
         return [{"code": err.code, "message": err.message}]
     return []
@@ -87,8 +107,7 @@ def validate(services: Services, body: Any, user_id: str) -> list[dict[str, str]
 
 def run_sync(services: Services, body: Any, user_id: str) -> SyncResult:
     """Evaluate and compute. A file result lies in its own temporary folder: call ``cleanup()``."""
-    graph, parameters = graph_from_request(body)
-    value = Evaluator(services.registry, sync_env(services, user_id)).evaluate(graph, parameters)
+    value = evaluate_request(services, body, sync_env(services, user_id), "synchronous")
     settings = services.settings
     with _Deadline(settings.sync_timeout_seconds), dask.config.set(scheduler="threads"):
         if not isinstance(value, SaveResult):
@@ -111,13 +130,12 @@ def run_sync(services: Services, body: Any, user_id: str) -> SyncResult:
 VALUES_PER_SECOND_PER_CORE = 7e6
 
 
-def estimate(services: Services, process: Any, user_id: str) -> dict[str, Any]:
+def estimate(services: Services, process: Any, user_id: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """An estimate of a batch job from what its graph loads (no pixel is read)."""
     import os
 
-    graph, parameters = graph_from_request(process)
     env = dataclasses.replace(sync_env(services, user_id, validate_only=True), limits=Limits())  # batch: no limits
-    value = Evaluator(services.registry, env).evaluate(graph, parameters)
+    value = evaluate_request(services, process, env, "job", parameters)
     values = sum(load["values"] for load in env.loads)
     cores = os.cpu_count() or 1
     seconds = max(1.0, 1.35 * values / (VALUES_PER_SECOND_PER_CORE * cores))

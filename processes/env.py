@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import pystac
 
+from processes.processing_parameters import ProcessingOptions
+
 
 class CollectionHandle(Protocol):
     """One loadable collection (a static STAC collection or a STAC API collection)."""
@@ -81,3 +83,5 @@ class ProcessEnv:
     """What the loading processes stacked (collection, items, values): the basis of job estimates."""
     log: Callable[[str, str, Mapping[str, Any]], None] = log_to_python_logging
     """Where user-visible log entries go: ``log(level, message, data)`` (batch jobs: the job's log)."""
+    options: ProcessingOptions = field(default_factory=ProcessingOptions)
+    """The processing parameters in force (``options["aggregate_spatial_pixels"]``)."""

@@ -11,7 +11,6 @@ Geometries arriving as inline GeoJSON (deprecated by openEO, still what clients 
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -45,6 +44,7 @@ from processes.cube import (
 from processes.env import ProcessEnv
 from processes.errors import DimensionNotAvailable, OpenEOError, parameter_invalid, process_error
 from processes.geometry import WGS84, is_geojson, parse_crs, reproject_geometries
+from processes.zonal_reduce import Statistic
 
 GEOMETRY_DIM = "geometry"
 PROPERTIES_DIM = "properties"
@@ -112,7 +112,8 @@ def features_from_geojson(value: Mapping[str, Any], process: str, parameter: str
             raise parameter_invalid(process, parameter, "the GeoJSON type GeometryCollection is not supported.")
         names.update(dict.fromkeys(feature.get("properties") or {}))
     geometries = _geometries([f.get("geometry") for f in features], process, parameter)
-    properties = {name: [(f.get("properties") or {}).get(name) for f in features] for name in names}
+    rows = [f.get("properties") or {} for f in features]
+    properties = {name: [row.get(name) for row in rows] for name in names}
     if "id" not in properties and any("id" in f for f in features):
         properties = {"id": [f.get("id") for f in features], **properties}
     return Features(np.asarray(geometries + [None], dtype=object)[:-1], WGS84, properties)
@@ -154,14 +155,21 @@ def features_of(value: Any, process: str, parameter: str, collections: bool = Tr
 
 
 def _column(values: Sequence[Any]) -> np.ndarray:
-    """A coordinate array for property values: numbers (NaN for missing), booleans, or text."""
-    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if present and all(isinstance(v, (bool, np.bool_)) for v in present) and len(present) == len(values):
-        return np.asarray(values, dtype=bool)
-    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in present):
-        if len(present) == len(values) and all(isinstance(v, (int, np.integer)) for v in present):
-            return np.asarray(values, dtype=np.int64)
-        return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    """A coordinate array for property values: numbers (NaN for missing), booleans, or text.
+
+    The type is inferred by pandas in C (10,000 parcels' properties in a millisecond, not 20).
+    """
+    series = pd.Series(values, dtype=object)
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    complete = not series.isna().any()
+    if kind == "boolean" and complete:
+        return series.to_numpy(dtype=bool)
+    if kind == "integer" and complete:
+        return series.to_numpy(dtype=np.int64)
+    if kind in ("integer", "floating", "mixed-integer-float", "empty"):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if kind == "string" and complete:
+        return series.to_numpy()
     text = [v if isinstance(v, str) else "" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
             for v in values]
     return np.asarray(text, dtype=object)
@@ -416,7 +424,7 @@ _SIMPLE = {"mean": "mean", "median": "median", "min": "min", "max": "max", "sum"
            "variance": "variance"}
 
 
-def recognised_statistic(reducer: Any) -> zonal.Statistic | None:
+def recognised_statistic(reducer: Any) -> Statistic | None:
     """The statistic of a reducer that is one known process applied to ``data``; None for anything else."""
     process = getattr(reducer, "single_process", None)
     if process is None:
@@ -429,19 +437,19 @@ def recognised_statistic(reducer: Any) -> zonal.Statistic | None:
     if not isinstance(ignore, bool):
         return None
     if process in _SIMPLE and not arguments:
-        return zonal.Statistic(_SIMPLE[process], ignore_nodata=ignore)
+        return Statistic(_SIMPLE[process], ignore_nodata=ignore)
     if process == "count" and set(arguments) <= {"condition", "context"} and "ignore_nodata" not in node["arguments"]:
         condition = arguments.get("condition")
         if condition is None or condition is True:
-            return zonal.Statistic("count", count_all=condition is True)
+            return Statistic("count", count_all=condition is True)
     if process == "quantiles" and set(arguments) <= {"probabilities", "q"}:
         probabilities, q = arguments.get("probabilities"), arguments.get("q")
         if q is None and isinstance(probabilities, list) and len(probabilities) == 1:
             p = probabilities[0]
             if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1:
-                return zonal.Statistic("quantile", ignore_nodata=ignore, probability=float(p))
+                return Statistic("quantile", ignore_nodata=ignore, probability=float(p))
         if probabilities is None and q == 2:
-            return zonal.Statistic("quantile", ignore_nodata=ignore, probability=0.5)
+            return Statistic("quantile", ignore_nodata=ignore, probability=0.5)
     return None
 
 
@@ -494,7 +502,8 @@ def _reduced_by_callback(
 
 
 def aggregate_spatial(
-    data: Any, geometries: Any, reducer: Any, target_dimension: str | None = None, context: Any = None
+    data: Any, geometries: Any, reducer: Any, target_dimension: str | None = None, context: Any = None, *,
+    env: ProcessEnv | None = None,
 ) -> xr.DataArray:
     data, y, x = _raster_argument(data, "aggregate_spatial")
     if not callable(reducer):
@@ -508,8 +517,14 @@ def aggregate_spatial(
     grid = zonal.Grid.from_centres(data[y].values, data[x].values)
     geoms = _native_geometries(features, data)
     statistic = recognised_statistic(reducer)
+    coverage = env is not None and env.options["aggregate_spatial_pixels"] == "coverage"
+    if coverage and statistic is None:
+        raise parameter_invalid("aggregate_spatial", "reducer", "with the processing parameter "
+                                "aggregate_spatial_pixels 'coverage' the reducer must be one of mean, sum, count, min, "
+                                "max, median, quantiles (one probability), sd or variance, applied to the data "
+                                "directly; use 'centre' for other reducers.")
     if statistic is not None:
-        statistic = replace(statistic, with_counts=target_dimension is not None)
+        statistic = replace(statistic, with_counts=target_dimension is not None, coverage=coverage)
         values = xr.DataArray(zonal.zonal_statistics(array, grid, geoms, statistic),
                               dims=(GEOMETRY_DIM, *others, *([target_dimension] if target_dimension else [])))
     else:
@@ -540,7 +555,7 @@ def _label_block(geoms: np.ndarray, grid: zonal.Grid, block_info=None) -> np.nda
     out = np.zeros((r1 - r0, c1 - c0), dtype=np.int32)
     local = np.flatnonzero(shapely.intersects(geoms, outline))
     if local.size:
-        area = zonal._polygonal(geoms[local])
+        area = zonal.polygonal(geoms[local])
         for chosen, touched in ((area, False), (~area, True)):
             if chosen.any():
                 rasterio.features.rasterize(zip(geoms[local[chosen]], local[chosen] + 1, strict=True), out=out,

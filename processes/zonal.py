@@ -7,14 +7,10 @@ Strategy (work is done once per pixel, not once per geometry or per date):
    polygons, every touched pixel for lines and points) into a *membership*: the window's pixels
    grouped by geometry. A pixel usually belongs to one geometry; the few pixels where geometries
    overlap are found with a second, additive rasterisation (a coverage count) and resolved exactly
-   with shapely, so they appear once in every geometry that holds them.
-2. Every data chunk of such a window is reduced in one pass: its values are gathered in membership
-   order and reduced per group with ``ufunc.reduceat`` for all (time, band, …) slices of the
-   chunk at once — sums, valid counts, minima, maxima, and per-chunk means and squared deviations
-   for the variance (combined with Chan's formula, which stays exact where a sum of squares would
-   cancel). Median and quantiles sort each chunk's valid values by (geometry, value) with one
-   sort of 64-bit keys; a geometry lying in one window gets its quantile there, only the values of
-   geometries that straddle windows are kept to be merged.
+   with shapely, so they appear once in every geometry that holds them. With coverage weights
+   (``Statistic.coverage``) polygons take every pixel they overlap, weighted by the covered
+   fraction (:mod:`processes.coverage`).
+2. Every data chunk of such a window is reduced in one pass (:mod:`processes.zonal_reduce`).
 3. One task per block of the other dimensions combines the windows' partial results into the
    values of all geometries.
 
@@ -27,9 +23,10 @@ chunks, so rasterising happens once per grid.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import product
 
 import dask.array as da
@@ -41,25 +38,8 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from rasterio.enums import MergeAlg
 
-ORDER_STATISTICS = ("median", "quantile")
-"""Statistics that need every value of a geometry (not a mergeable summary)."""
-STATISTICS = ("mean", "sum", "count", "min", "max", "variance", "sd", *ORDER_STATISTICS)
-
-
-@dataclass(frozen=True)
-class Statistic:
-    """What to compute per geometry: a recognised single-process reducer and its arguments."""
-
-    name: str
-    """One of :data:`STATISTICS`."""
-    ignore_nodata: bool = True
-    """False: a geometry with any no-data pixel gets no-data (``count`` ignores this)."""
-    count_all: bool = False
-    """``count`` with ``condition: true``: all pixels, valid or not."""
-    probability: float = 0.5
-    """For ``quantile`` (and ``median``)."""
-    with_counts: bool = False
-    """Also return the total and the valid pixel count (``target_dimension``): a last axis of 3."""
+from processes.coverage import coverage_fractions
+from processes.zonal_reduce import Membership, Statistic, combine, gather, reduce_chunk
 
 
 @dataclass(frozen=True)
@@ -93,25 +73,7 @@ def is_regular(coords: np.ndarray) -> bool:
 
 
 # --- 1. membership -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Membership:
-    """A window's pixels grouped by geometry: ``pixels[starts[k]:starts[k+1]]`` belong to ``labels[k]``."""
-
-    pixels: np.ndarray
-    """Flat (row-major) pixel indices within the window, grouped by geometry."""
-    starts: np.ndarray
-    """Start of each geometry's group in ``pixels``."""
-    labels: np.ndarray
-    """The geometries (positions in the full list) of the groups, ascending."""
-    straddles: np.ndarray | None = None
-    """Per group: whether the geometry reaches into other windows too."""
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.diff(np.append(self.starts, len(self.pixels)))
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
+def polygonal(geoms: np.ndarray) -> np.ndarray:
     return np.isin(shapely.get_type_id(geoms), (3, 6))  # Polygon, MultiPolygon
 
 
@@ -156,21 +118,43 @@ def _rasterize(shapes: list, chosen: np.ndarray, area: np.ndarray, out: np.ndarr
 
 
 def window_membership(
-    geoms: np.ndarray, ids: np.ndarray, transform: Affine, shape: tuple[int, int], straddles: np.ndarray | None = None
+    geoms: np.ndarray, ids: np.ndarray, transform: Affine, shape: tuple[int, int],
+    straddles: np.ndarray | None = None, coverage: bool = False,
 ) -> Membership:
     """Which pixels of a window each geometry holds (see the module docstring).
 
     ``ids`` are the geometries' positions in the full list; ``straddles`` says which reach into
-    other windows (their values are kept for order statistics).
+    other windows (their values are kept for order statistics); ``coverage`` weights the pixels
+    of polygons by the fraction they cover.
     """
-    empty = Membership(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
+    empty = Membership(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool),
+                       np.zeros(0) if coverage else None)
     keep = ~shapely.is_empty(geoms)
     geoms, ids = geoms[keep], ids[keep]
     straddles = straddles[keep] if straddles is not None else np.ones(len(geoms), dtype=bool)
     if len(geoms) == 0 or shape[0] == 0 or shape[1] == 0:
         return empty
-    area = _polygonal(geoms)
-    shapes = [g.__geo_interface__ for g in geoms]  # converted once, burnt up to twice
+    if coverage:
+        pixels, owners, weights = _weighted_pixels(geoms, transform, shape)
+    else:
+        pixels, owners = _centre_pixels(geoms, transform, shape)
+        weights = None
+    if pixels.size == 0:
+        return empty
+    # a stable sort by owner keeps pixels ascending within a geometry; radix sort for small ints
+    order = np.argsort(owners.astype(np.uint16 if len(geoms) < 2**16 else np.int32), kind="stable")
+    owners, pixels = owners[order], pixels[order]
+    groups, starts = np.unique(owners, return_index=True)
+    return Membership(pixels.astype(np.int64), starts.astype(np.int64), ids[groups].astype(np.int64), straddles[groups],
+                      None if weights is None else weights[order])
+
+
+def _centre_pixels(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel, geometry) pairs by openEO's rule: polygons hold the pixels whose centre they contain,
+    lines and points the pixels they touch."""
+    area = polygonal(geoms)
+    # converted once (burnt up to twice), in C: twice as fast as shapely's __geo_interface__, exact
+    shapes = json.loads("[" + ",".join(shapely.to_geojson(geoms)) + "]")
     everything = np.ones(len(geoms), dtype=bool)
     labels = np.zeros(shape, dtype=np.int32)
     _rasterize(shapes, everything, area, labels, transform, np.arange(1, len(geoms) + 1))
@@ -187,13 +171,24 @@ def window_membership(
             shared_pixels, shared_owners = _resolve_overlaps(geoms, area, shared, transform, shape[1])
             pixels = np.concatenate([pixels[alone], shared_pixels])
             owners = np.concatenate([owners[alone], shared_owners])
-    if pixels.size == 0:
-        return empty
-    # a stable sort by owner keeps pixels ascending within a geometry; radix sort for small ints
-    order = np.argsort(owners.astype(np.uint16 if len(geoms) < 2**16 else np.int32), kind="stable")
-    owners, pixels = owners[order], pixels[order]
-    groups, starts = np.unique(owners, return_index=True)
-    return Membership(pixels.astype(np.int64), starts.astype(np.int64), ids[groups].astype(np.int64), straddles[groups])
+    return pixels, owners
+
+
+def _weighted_pixels(
+    geoms: np.ndarray, transform: Affine, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixel, geometry, weight) triples: polygons with their exact coverage fractions (each polygon on
+    its own, so overlaps need no resolving), lines and points by :func:`_centre_pixels` with weight 1."""
+    area = polygonal(geoms)
+    polygons, others = np.flatnonzero(area), np.flatnonzero(~area)
+    pixels, owners, weights = coverage_fractions(geoms[polygons], transform, shape)
+    owners = polygons[owners]
+    if others.size:
+        other_pixels, other_owners = _centre_pixels(geoms[others], transform, shape)
+        pixels = np.concatenate([pixels, other_pixels])
+        owners = np.concatenate([owners, others[other_owners]])
+        weights = np.concatenate([weights, np.ones(len(other_pixels))])
+    return pixels, owners, weights
 
 
 def _resolve_overlaps(
@@ -220,213 +215,6 @@ def _resolve_overlaps(
     return shared[np.concatenate(pairs_pixel)], np.concatenate(pairs_geom).astype(np.int64)
 
 
-# --- 2. one pass per chunk -----------------------------------------------------------------------
-@dataclass
-class Partial:
-    """Per-geometry summaries of one chunk: arrays of shape (slices, groups), by ``labels``."""
-
-    labels: np.ndarray
-    total: np.ndarray
-    parts: dict[str, np.ndarray] = field(default_factory=dict)
-    values: list[tuple[np.ndarray, np.ndarray]] | None = None
-    """For order statistics: per slice, the valid values and their geometries."""
-
-
-def _gather(block: np.ndarray, membership: Membership) -> np.ndarray:
-    """The chunk's values of the membership's pixels, as (slices, pixels) floats."""
-    flat = block.reshape(-1, block.shape[-2] * block.shape[-1])
-    values = flat[:, membership.pixels]
-    return values if values.dtype in (np.float32, np.float64) else values.astype(np.float64)
-
-
-def reduce_chunk(block: np.ndarray, membership: Membership, statistic: Statistic) -> Partial:
-    starts = membership.starts
-    partial = Partial(membership.labels, membership.sizes)
-    if len(starts) == 0:
-        return partial
-    name = statistic.name
-    n_slices = math.prod(block.shape[:-2])
-    complete = block.dtype.kind != "f" or not np.isnan(block).any()  # no no-data: skip the masking passes
-    if name == "count":  # only the no-data mask is needed
-        if complete:
-            partial.parts["valid"] = np.broadcast_to(partial.total, (n_slices, len(starts)))
-        else:
-            missing = np.isnan(block).reshape(n_slices, -1)[:, membership.pixels]
-            partial.parts["valid"] = partial.total - np.add.reduceat(missing, starts, axis=1, dtype=np.int64)
-        return partial
-    values = _gather(block, membership)
-    valid = np.ones(values.shape, dtype=bool) if complete else ~np.isnan(values)
-    n_valid = (np.broadcast_to(partial.total, (n_slices, len(starts))) if complete
-               else np.add.reduceat(valid, starts, axis=1, dtype=np.int64))
-    partial.parts["valid"] = n_valid
-    if name in ("mean", "sum", "variance", "sd"):
-        zeroed = values if complete else np.where(valid, values, 0)
-        sums = np.add.reduceat(zeroed, starts, axis=1, dtype=np.float64)
-        partial.parts["sum"] = sums
-        if name in ("variance", "sd"):
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means = np.nan_to_num(sums / n_valid)
-            deviation = values - np.repeat(means, partial.total, axis=1)
-            if not complete:
-                deviation[~valid] = 0
-            partial.parts["m2"] = np.add.reduceat(deviation * deviation, starts, axis=1)
-    elif name == "min":
-        partial.parts["min"] = np.fmin.reduceat(values, starts, axis=1)
-    elif name == "max":
-        partial.parts["max"] = np.fmax.reduceat(values, starts, axis=1)
-    elif name in ORDER_STATISTICS:
-        _order_statistics(partial, values, valid, membership, statistic.probability)
-    return partial
-
-
-def _order_statistics(
-    partial: Partial, values: np.ndarray, valid: np.ndarray, membership: Membership, probability: float
-) -> None:
-    """The quantile of every group, and the sorted values of the groups that straddle windows."""
-    n_groups = len(membership.labels)
-    local = np.repeat(np.arange(n_groups, dtype=np.int32), membership.sizes)
-    quantiles = np.full((values.shape[0], n_groups), np.nan)
-    kept = []
-    straddling = membership.straddles if membership.straddles is not None else np.ones(n_groups, dtype=bool)
-    for s in range(values.shape[0]):
-        whole = bool(valid[s].all())
-        ordered, owners = sort_grouped(values[s] if whole else values[s][valid[s]], local if whole else local[valid[s]])
-        sizes = np.bincount(owners, minlength=n_groups)
-        groups = np.flatnonzero(sizes)
-        starts = (np.cumsum(sizes) - sizes)[groups]
-        quantiles[s, groups] = quantile_of_sorted(ordered, starts, sizes[groups], probability)
-        if straddling.any():
-            wanted = np.repeat(straddling, sizes)
-            kept.append((ordered[wanted], membership.labels[owners[wanted]]))
-        else:
-            kept.append((ordered[:0], membership.labels[:0]))
-    partial.parts["quantile"] = quantiles
-    partial.values = kept
-
-
-def sort_grouped(values: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``values`` sorted by (owner, value), and their owners.
-
-    For float32 values one sort of 64-bit keys does it (owner in the high half, the value's bits
-    made order-preserving in the low half): an order of magnitude faster than ``np.lexsort``.
-    """
-    if values.size == 0:
-        return values, owners
-    if values.dtype == np.float32 and owners.max() < 2**31:
-        bits = values.view(np.uint32)
-        sign = bits >> np.uint32(31)  # negative floats: all bits flipped; positive: the sign bit
-        keys = owners.astype(np.uint64)
-        keys <<= np.uint64(32)
-        keys |= bits ^ ((np.uint32(0) - sign) | np.uint32(0x80000000))
-        keys.sort()
-        low = keys.astype(np.uint32)
-        sign = (low >> np.uint32(31)) ^ np.uint32(1)
-        keys >>= np.uint64(32)
-        return (low ^ ((np.uint32(0) - sign) | np.uint32(0x80000000))).view(np.float32), keys.view(np.int64)
-    order = np.argsort(values, kind="stable")
-    order = order[np.argsort(owners[order], kind="stable")]
-    return values[order], owners[order]
-
-
-def quantile_of_sorted(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray, probability: float) -> np.ndarray:
-    """Type-7 sample quantile of each sorted group ``values[start:start + size]`` (numpy's default)."""
-    position = (sizes - 1) * probability
-    below = np.floor(position).astype(np.int64)
-    fraction = position - below
-    above = np.minimum(below + 1, sizes - 1)
-    low, high = values[starts + below].astype(np.float64), values[starts + above].astype(np.float64)
-    return np.where(fraction == 0, low, low + (high - low) * fraction)
-
-
-# --- 3. combining the windows --------------------------------------------------------------------
-def combine(partials: Sequence[Partial], statistic: Statistic, n_geoms: int, block_shape: tuple[int, ...]) -> np.ndarray:
-    """The statistic of every geometry for one block of the other dimensions: (geometries, *block_shape[, 3])."""
-    n_slices = math.prod(block_shape)
-    total = np.zeros(n_geoms, dtype=np.int64)
-    valid = np.zeros((n_slices, n_geoms), dtype=np.int64)
-    for p in partials:
-        total[p.labels] += p.total
-        if "valid" in p.parts:
-            valid[:, p.labels] += p.parts["valid"]
-    name = statistic.name
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if name == "count":
-            result = np.broadcast_to(total, valid.shape).astype(np.float64) if statistic.count_all else valid.astype(
-                np.float64)
-        elif name in ("mean", "sum"):
-            sums = _summed(partials, "sum", n_slices, n_geoms)
-            result = sums / valid if name == "mean" else np.where(valid > 0, sums, np.nan)
-        elif name in ("min", "max"):
-            result = _extremes(partials, name, n_slices, n_geoms)
-        elif name in ("variance", "sd"):
-            result = _variance(partials, n_slices, n_geoms)
-            if name == "sd":
-                result = np.sqrt(result)
-        else:
-            result = _quantiles(partials, statistic.probability, n_slices, n_geoms)
-        if not statistic.ignore_nodata and name != "count":
-            result = np.where(valid < total, np.nan, result)
-    result = np.where(total > 0, result, np.nan)  # geometries without any pixel of the grid
-    out = result.T.reshape((n_geoms, *block_shape))
-    if statistic.with_counts:
-        totals = np.broadcast_to(total[:, None], (n_geoms, n_slices)).reshape(out.shape)
-        out = np.stack([out, totals.astype(np.float64), valid.T.reshape(out.shape).astype(np.float64)], axis=-1)
-    return out
-
-
-def _summed(partials: Sequence[Partial], key: str, n_slices: int, n_geoms: int) -> np.ndarray:
-    acc = np.zeros((n_slices, n_geoms))
-    for p in partials:
-        if key in p.parts:
-            acc[:, p.labels] += p.parts[key]
-    return acc
-
-
-def _extremes(partials: Sequence[Partial], name: str, n_slices: int, n_geoms: int) -> np.ndarray:
-    pick = np.fmin if name == "min" else np.fmax
-    acc = np.full((n_slices, n_geoms), np.nan)
-    for p in partials:
-        if name in p.parts:
-            acc[:, p.labels] = pick(acc[:, p.labels], p.parts[name])
-    return acc
-
-
-def _variance(partials: Sequence[Partial], n_slices: int, n_geoms: int) -> np.ndarray:
-    """Sample variance from per-chunk (count, mean, squared deviations), merged with Chan's formula."""
-    n = np.zeros((n_slices, n_geoms))
-    mean = np.zeros((n_slices, n_geoms))
-    m2 = np.zeros((n_slices, n_geoms))
-    for p in partials:
-        if "m2" not in p.parts:
-            continue
-        n_b = p.parts["valid"].astype(np.float64)
-        mean_b = np.where(n_b > 0, p.parts["sum"] / np.where(n_b > 0, n_b, 1), 0.0)
-        n_a, mean_a, m2_a = n[:, p.labels], mean[:, p.labels], m2[:, p.labels]
-        n_ab = n_a + n_b
-        safe = np.where(n_ab > 0, n_ab, 1)
-        delta = mean_b - mean_a
-        mean[:, p.labels] = mean_a + delta * n_b / safe
-        m2[:, p.labels] = m2_a + p.parts["m2"] + delta * delta * n_a * n_b / safe
-        n[:, p.labels] = n_ab
-    return np.where(n > 1, m2 / np.where(n > 1, n - 1, 1), np.nan)
-
-
-def _quantiles(partials: Sequence[Partial], probability: float, n_slices: int, n_geoms: int) -> np.ndarray:
-    """Quantiles computed within a window stand; geometries straddling windows are sorted again."""
-    result = np.full((n_slices, n_geoms), np.nan)
-    for p in partials:
-        if "quantile" in p.parts:
-            result[:, p.labels] = p.parts["quantile"]
-    for s in range(n_slices):
-        kept = [p.values[s] for p in partials if p.values is not None]
-        if not kept or not any(len(k[0]) for k in kept):
-            continue
-        ordered, owners = sort_grouped(np.concatenate([k[0] for k in kept]), np.concatenate([k[1] for k in kept]))
-        groups, starts, sizes = np.unique(owners, return_index=True, return_counts=True)
-        result[s, groups] = quantile_of_sorted(ordered, starts, sizes, probability)
-    return result
-
-
 # --- the lazy graph ------------------------------------------------------------------------------
 def zonal_statistics(data: da.Array, grid: Grid, geoms: np.ndarray, statistic: Statistic) -> da.Array:
     """Lazy ``(geometries, *data.shape[:-2][, 3])`` statistic of ``data`` (``(..., y, x)``) per geometry.
@@ -442,7 +230,8 @@ def zonal_statistics(data: da.Array, grid: Grid, geoms: np.ndarray, statistic: S
     windows = []
     for (i, j), candidates, transform, shape in found:
         graph[(membership_name, i, j)] = (
-            window_membership, geoms[candidates], candidates, transform, shape, spans[candidates] > 1
+            window_membership, geoms[candidates], candidates, transform, shape, spans[candidates] > 1,
+            statistic.coverage,
         )
         windows.append((i, j))
     other_blocks = data.numblocks[:-2]
@@ -475,7 +264,7 @@ def _windows(data: da.Array, grid: Grid, geoms: np.ndarray):
 
 
 def _gather_chunk(block: np.ndarray, membership: Membership) -> tuple[np.ndarray, np.ndarray]:
-    return _gather(block, membership), np.repeat(membership.labels, membership.sizes)
+    return gather(block, membership), np.repeat(membership.labels, membership.sizes)
 
 
 def _pad_block(

@@ -1,4 +1,4 @@
-"""Capabilities: ``GET /``, ``/.well-known/openeo``, ``/conformance``, ``/file_formats``.
+"""Capabilities: ``GET /``, ``/.well-known/openeo``, ``/conformance``, ``/file_formats``, ``/processing_parameters``.
 
 The ``endpoints`` list is read off the Flask URL map, so it always says exactly what is implemented.
 """
@@ -14,6 +14,7 @@ from backend.api import base_url
 from backend.app import services
 from backend.settings import API_PREFIX, API_VERSION
 from processes.formats import file_formats_document
+from processes.processing_parameters import parameters_document
 from processes.vector import INPUT_FORMATS
 
 blueprint = Blueprint("capabilities", __name__)
@@ -24,6 +25,7 @@ CONFORMANCE = [
     "https://api.openeo.org/1.2.0",
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/collections",
+    "https://api.openeo.org/extensions/processing-parameters/0.1.0",
 ]
 
 
@@ -93,6 +95,11 @@ def udf_runtimes():
     from udf.code import runtimes_document
 
     return jsonify(runtimes_document())
+
+
+@blueprint.get("/processing_parameters")
+def processing_parameters():
+    return jsonify(parameters_document())
 
 
 @blueprint.get("/service_types")

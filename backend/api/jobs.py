@@ -17,6 +17,7 @@ from backend.app import services
 from backend.execution import estimate
 from backend.jobs.results import STAC_FILE, read_stac
 from backend.jobs.store import JobRecord
+from processes import processing_parameters
 from processes.errors import (
     BadRequest,
     JobNotFinished,
@@ -75,6 +76,7 @@ def create_job():
     job = services().jobs.create(
         user.user_id, process, title=body.get("title"), description=body.get("description"),
         plan=body.get("plan"), budget=body.get("budget"), log_level=level,
+        parameters=processing_parameters.from_request(body, "job"),
     )
     response = Response(status=201)
     response.headers["Location"] = f"{base_url()}/jobs/{job.id}"
@@ -92,7 +94,7 @@ def list_jobs():
 @blueprint.get("/jobs/<job_id>")
 def describe_job(job_id: str):
     job = services().jobs.get(_user().user_id, job_id)
-    return jsonify({**_summary(job), "process": job.process})
+    return jsonify({**job.parameters, **_summary(job), "process": job.process})
 
 
 @blueprint.patch("/jobs/<job_id>")
@@ -101,10 +103,14 @@ def update_job(job_id: str):
     body = json_body()
     if not isinstance(body, dict):
         raise BadRequest("Send the properties to change as a JSON object, e.g. {\"title\": \"…\"}.")
-    changes = dict(body)  # an empty object changes nothing
+    given = processing_parameters.from_request(body, "job")
+    changes = {k: v for k, v in body.items() if k not in given and k != "job_options"}  # {} changes nothing
     if "process" in changes:
         changes["process"] = _process_of(changes)
-    services().jobs.update(user.user_id, job_id, changes)
+    store = services().jobs
+    if given:
+        changes["parameters"] = {**store.get(user.user_id, job_id).parameters, **given}
+    store.update(user.user_id, job_id, changes)
     return Response(status=204)
 
 
@@ -194,7 +200,7 @@ def _results_document(job_id: str, token: str):
 def job_estimate(job_id: str):
     user = _user()
     job = services().jobs.get(user.user_id, job_id)
-    body = estimate(services(), job.process, user.user_id)
+    body = estimate(services(), job.process, user.user_id, job.parameters)
     return jsonify({k: v for k, v in body.items() if v is not None})
 
 

@@ -37,6 +37,7 @@ jobs_table = sa.Table(
     sa.Column("title", sa.Text),
     sa.Column("description", sa.Text),
     sa.Column("process", sa.Text, nullable=False),  # JSON
+    sa.Column("parameters", sa.Text),  # JSON: the processing parameters the job was created with
     sa.Column("plan", sa.String(255)),
     sa.Column("budget", sa.Float),
     sa.Column("log_level", sa.String(16), nullable=False, default="info"),
@@ -76,6 +77,8 @@ class JobRecord:
     title: str | None
     description: str | None
     process: dict[str, Any]
+    parameters: dict[str, Any]
+    """The processing parameters given when the job was created (or changed)."""
     plan: str | None
     budget: float | None
     log_level: str
@@ -91,8 +94,8 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
-        values = {name: row[name] for name in cls.__dataclass_fields__ if name != "process"}
-        return cls(process=json.loads(row["process"]), **values)
+        values = {name: row[name] for name in cls.__dataclass_fields__ if name not in ("process", "parameters")}
+        return cls(process=json.loads(row["process"]), parameters=json.loads(row["parameters"] or "{}"), **values)
 
 
 @dataclass(frozen=True)
@@ -121,20 +124,32 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a store was created (``create_all`` makes missing tables, not columns)."""
+    present = {column["name"] for column in sa.inspect(engine).get_columns(jobs_table.name)}
+    with engine.begin() as conn:
+        for column in jobs_table.columns:
+            if column.name not in present and column.nullable:
+                conn.execute(sa.text(f"ALTER TABLE {jobs_table.name} ADD COLUMN {column.name} "
+                                     f"{column.type.compile(engine.dialect)}"))
+
+
 class JobStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         metadata.create_all(engine)
+        _add_missing_columns(engine)
 
     # --- users' operations --------------------------------------------------------------------
     def create(self, user_id: str, process: Mapping[str, Any], *, title: str | None = None,
                description: str | None = None, plan: str | None = None, budget: float | None = None,
-               log_level: str = "info") -> JobRecord:
+               log_level: str = "info", parameters: Mapping[str, Any] | None = None) -> JobRecord:
         now = utcnow()
         job_id = "j-" + uuid.uuid4().hex
         with self.engine.begin() as conn:
             conn.execute(jobs_table.insert().values(
                 id=job_id, user_id=user_id, title=title, description=description, process=json.dumps(process),
+                parameters=json.dumps(dict(parameters or {})),
                 plan=plan, budget=budget, log_level=log_level, status="created", progress=None, attempts=0,
                 created=now, updated=now,
             ))
@@ -165,11 +180,11 @@ class JobStore:
             return [JobRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def update(self, user_id: str, job_id: str, changes: Mapping[str, Any]) -> JobRecord:
-        editable = {"title", "description", "process", "plan", "budget", "log_level"}
+        editable = {"title", "description", "process", "plan", "budget", "log_level", "parameters"}
         bad = set(changes) - editable
         if bad:
             raise PropertyNotEditable(f"The job properties {sorted(bad)} are read-only; editable: {sorted(editable)}.")
-        values = {k: (json.dumps(v) if k == "process" else v) for k, v in changes.items()}
+        values = {k: (json.dumps(v) if k in ("process", "parameters") else v) for k, v in changes.items()}
         with self.engine.begin() as conn:
             job = self._locked(conn, user_id, job_id)
             if job["status"] in ACTIVE:

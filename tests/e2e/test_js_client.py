@@ -37,6 +37,7 @@ def test_the_web_editors_client_library_works_unchanged(js_client, live_server):
     assert all(seen["features"].values()), seen["features"]
     assert "DEMO_SENTINEL2_L2A" in seen["collections"]
     assert seen["user"] == "demo"
+    assert seen["processing_parameters"] == ["aggregate_spatial_pixels"]  # the editor's job/sync dialogs list it
     assert seen["result"]["type"].startswith("image/tiff") and seen["result"]["bytes"] > 1000
     assert seen["validation_errors"] == 0
     assert seen["job_status"] == "created"

@@ -124,3 +124,54 @@ def test_a_timeseries_udf_smooths_the_profiles(connection, live_server):
                            .mean()))
     got = smoothed.sort_values(["parcel_id", "date"])["ndvi"]
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-6, equal_nan=True)
+
+
+def direct_weighted_ndvi(catalog_path, parcels: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Mean NDVI per parcel and date, every pixel weighted by the area of it the parcel covers (shapely)."""
+    import shapely
+
+    catalog = pystac.Catalog.from_file(str(catalog_path))
+    items = [i for i in catalog.get_child(COLLECTION).get_items()
+             if DATES[0] <= i.datetime.strftime("%Y-%m-%d") < "2023-06-01"]
+    utm = parcels.to_crs(32632)
+    sums, weights = defaultdict(lambda: np.zeros(len(utm))), defaultdict(lambda: np.zeros(len(utm)))
+    for item in items:
+        with rasterio.open(item.assets["B04"].get_absolute_href()) as src:
+            red, transform, nodata = src.read(1).astype("float64"), src.transform, src.nodata
+        with rasterio.open(item.assets["B08"].get_absolute_href()) as src:
+            nir = src.read(1).astype("float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndvi = np.where((red == nodata) | (nir == nodata), np.nan, (nir - red) / (nir + red))
+        day = item.datetime.strftime("%Y-%m-%d")
+        for k, parcel in enumerate(utm.geometry):
+            col0, row1 = ~transform @ (parcel.bounds[0], parcel.bounds[1])
+            col1, row0 = ~transform @ (parcel.bounds[2], parcel.bounds[3])
+            (r0, r1), (c0, c1) = (np.clip([int(np.floor(low)), int(high) + 1], 0, size)
+                                  for low, high, size in ((row0, row1, ndvi.shape[0]), (col0, col1, ndvi.shape[1])))
+            if r1 <= r0 or c1 <= c0:  # the parcel lies in the other tile
+                continue
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            x0, y0 = transform @ (cols.ravel(), rows.ravel())
+            x1, y1 = transform @ (cols.ravel() + 1, rows.ravel() + 1)
+            cells = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+            w = shapely.area(shapely.intersection(cells, parcel)) / abs(transform.a * transform.e)
+            v = ndvi[rows.ravel(), cols.ravel()]
+            ok = np.isfinite(v) & (w > 0)
+            sums[day][k] += (w[ok] * v[ok]).sum()
+            weights[day][k] += w[ok].sum()
+    rows = [pd.DataFrame({"parcel_id": utm["parcel_id"].to_numpy(), "day": day,
+                          "expected": np.where(weights[day] > 0, sums[day] / np.maximum(weights[day], 1e-300), np.nan)})
+            for day in sorted(sums)]
+    return pd.concat(rows)
+
+
+def test_coverage_weighted_profiles_through_the_client(connection, live_server):
+    parcels = gpd.read_file(live_server.data_dir / "demo" / "parcels.geojson").iloc[::20]
+    expected = direct_weighted_ndvi(live_server.data_dir / "demo" / "catalog.json", parcels)
+    cube = connection.load_collection(COLLECTION, temporal_extent=[DATES[0], "2023-06-01"], bands=["B04", "B08"])
+    profiles = cube.ndvi().aggregate_spatial(geometries=parcels.__geo_interface__, reducer="mean")
+    weighted = pd.read_csv(io.BytesIO(profiles.save_result(format="CSV").download(
+        additional={"aggregate_spatial_pixels": "coverage"})))
+    compare(weighted, expected)
+    centre = pd.read_csv(io.BytesIO(profiles.save_result(format="CSV").download()))
+    assert not np.allclose(centre["ndvi"], weighted["ndvi"], equal_nan=True)  # the weights change the means

@@ -12,6 +12,9 @@ const { OpenEO } = require('@openeo/js-client');
   }
   out.collections = (await con.listCollections()).collections.map(c => c.id);
   out.processes = (await con.listProcesses()).processes.length;
+  out.processing_parameters = caps.hasConformance(
+    'https://api.openeo.org/extensions/processing-parameters/0.1.*') && caps.hasFeature('listProcessingParameters')
+    ? (await con.listProcessingParameters()).create_job_parameters.map(p => p.name) : null;
   await con.authenticateBasic(user, password);
   out.user = (await con.describeAccount()).user_id;
   const b = await con.buildProcess();

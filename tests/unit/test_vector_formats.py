@@ -79,3 +79,43 @@ def test_raster_formats_refuse_vector_cubes(profiles, tmp_path):
 
     with pytest.raises(OpenEOError, match="GTiff"):
         write("GTiff", profiles, tmp_path)
+
+
+@pytest.fixture
+def many_profiles() -> xr.DataArray:
+    """2,000 parcels × 5 dates × 2 bands, lazy (Dask, several blocks along time)."""
+    import dask.array as da
+
+    rng = np.random.default_rng(5)
+    geoms = shapely.box(600000 + np.arange(2000) * 20.0, 5030000, 600010 + np.arange(2000) * 20.0, 5030010)
+    values = rng.random((2000, 5, 2))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    cube = xr.DataArray(da.from_array(values, chunks=(2000, 2, 2)), dims=("geometry", "t", "bands"), coords={
+        "geometry": geoms, "t": pd.date_range("2023-05-01", periods=5, freq="5D"), "bands": ["B04", "B08"],
+        "parcel_id": ("geometry", np.arange(2000) + 100), "crop": ("geometry", rng.choice(["maize", "wheat"], 2000)),
+    }).xvec.set_geom_indexes("geometry", crs=32632)
+    for dim, kind in (("geometry", "geometry"), ("t", "temporal"), ("bands", "bands")):
+        cube = with_dimension_type(cube, dim, kind)
+    return cube
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "Parquet", "GeoJSON"])
+def test_big_outputs_are_written_in_batches_of_geometries(many_profiles, tmp_path, monkeypatch, fmt):
+    from processes.formats import vector as vector_formats
+
+    whole = vector_formats.vector_cube_to_frame(many_profiles)
+    monkeypatch.setattr(vector_formats, "BATCH_ROWS", 777)  # 13 batches of 155 parcels
+    path = write(fmt, many_profiles, tmp_path)
+    got = pd.read_csv(path) if fmt == "CSV" else gpd.read_file(path) if fmt == "GeoJSON" else gpd.read_parquet(path)
+    assert len(got) == len(whole) == 10_000
+    assert got["parcel_id"].tolist() == whole["parcel_id"].tolist()  # geometry-major: a parcel's dates together
+    assert got["date"].astype(str).str[:10].tolist() == whole["date"].str[:10].tolist()
+    np.testing.assert_allclose(got["B08"], whole["B08"], equal_nan=True)
+    if fmt == "Parquet":
+        assert got.crs.to_epsg() == 32632 and got.geometry.equals(whole.geometry)
+
+
+def test_an_empty_vector_cube_gives_an_empty_table(profiles, tmp_path):
+    empty = profiles.isel(geometry=[])
+    assert len(gpd.read_parquet(write("Parquet", empty, tmp_path))) == 0
+    assert list(pd.read_csv(write("CSV", empty, tmp_path)).columns) == ["parcel_id", "crop", "date", "B04", "B08"]
