@@ -24,10 +24,9 @@ from dask.callbacks import Callback
 from backend.app import Services
 from backend.workspace import Workspace
 from processes import processing_parameters
-from processes.collector import collection_paused
 from processes.env import Limits, ProcessEnv
 from processes.errors import OpenEOError, RequestTimeout
-from processes.graph import Evaluator, parameter_defaults, parse_process_graph
+from processes.graph import Evaluator
 from processes.processing_parameters import ProcessingOptions
 from processes.save import SaveResult
 
@@ -85,15 +84,9 @@ def evaluate_request(services: Services, body: Any, env: ProcessEnv, mode: str,
     The processing parameters are the request's (``parameters`` if given, else read off ``body``),
     over the defaults its process declares (``default_job_parameters`` …).
     """
-    document = process_document(body)
     given = processing_parameters.from_request(body, mode) if parameters is None else dict(parameters)
     env = dataclasses.replace(env, options=ProcessingOptions(mode, given))
-    with collection_paused():
-        graph = parse_process_graph(document)
-        evaluator = Evaluator(services.registry, env)
-        if isinstance(document, Mapping):
-            evaluator = evaluator.within(document)
-        return evaluator.evaluate(graph, parameter_defaults(document))
+    return Evaluator(services.registry, env).evaluate_process(process_document(body))
 
 
 def validate(services: Services, body: Any, user_id: str) -> list[dict[str, str]]:

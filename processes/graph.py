@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from processes.collector import collection_paused
 from processes.env import ProcessEnv
 from processes.errors import (
     Internal,
@@ -381,6 +382,15 @@ class Evaluator:
             spec = {"id": process_id, "parameters": definition.get("parameters") or [], "returns": {"schema": {}}}
             self._remote[key] = Process(process_id, run, spec)
         return self._remote[key]
+
+    def evaluate_process(self, document: Any) -> Any:
+        """Parse and evaluate a request's process (``{"process_graph", "parameters", …}``) lazily, with
+        its parameter defaults and processing parameter defaults; the collector is paused meanwhile
+        (nothing is computed here, see :mod:`processes.collector`)."""
+        with collection_paused():
+            graph = parse_process_graph(document)
+            evaluator = self.within(document) if isinstance(document, Mapping) else self
+            return evaluator.evaluate(graph, parameter_defaults(document))
 
     def within(self, definition: Mapping[str, Any]) -> Evaluator:
         """The evaluator for the graph of a user-defined process: its processing parameter defaults apply."""

@@ -22,11 +22,10 @@ from backend.jobs.store import LOG_LEVELS, JobStore, make_engine
 from backend.process_graphs import UdpStore
 from backend.settings import Settings
 from backend.workspace import Workspace
-from processes.collector import collection_paused
 from processes.env import ProcessEnv
 from processes.errors import OpenEOError
 from processes.formats.blocks import progress_callback
-from processes.graph import Evaluator, parameter_defaults, parse_process_graph
+from processes.graph import Evaluator
 from processes.processing_parameters import ProcessingOptions
 from processes.registry import build_registry
 
@@ -65,16 +64,12 @@ def run_job(settings: Settings, job_id: str) -> int:
     client = _dask_client(settings, log)
     try:
         log("info", "Job started.", {"scheduler": settings.dask_scheduler or "local threads"})
-        document = job.process
         udps = UdpStore(store.engine)
         env = ProcessEnv(collections=build_catalog(settings), user_id=job.user_id, work_dir=scratch, log=log,
                          user_processes=functools.partial(udps.lookup, job.user_id),
                          user_file=Workspace(settings.workspaces_dir, job.user_id).resolve,
                          options=ProcessingOptions("job", job.parameters))
-        with collection_paused():  # builds the lazy computation only
-            graph = parse_process_graph(document)
-            evaluator = Evaluator(build_registry(), env).within(document)
-            value = evaluator.evaluate(graph, parameter_defaults(document))
+        value = Evaluator(build_registry(), env).evaluate_process(job.process)
         progress_callback.set(lambda pct: progress.__setitem__("value", min(pct, 99.0)))
         files = save_job_result(value, scratch)
         media_type = getattr(value, "media_type", None) or ("image/tiff; application=geotiff; profile=cloud-optimized"

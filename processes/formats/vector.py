@@ -73,7 +73,7 @@ class _Table:
         columns: dict[str, Any] = {name: np.repeat(values[start:stop], n_t) for name, values in self.properties.items()}
         if self.dates is not None:
             columns["date"] = np.tile(self.dates, count)
-        table = np.asarray(self.values[start:stop]).reshape(count * n_t, len(self.columns))
+        table = self.values[start:stop].reshape(count * n_t, len(self.columns))
         for i, name in enumerate(self.columns):
             columns[name] = table[:, i]
         geometry = np.repeat(self.geometries[start:stop], n_t)
@@ -171,18 +171,17 @@ def write_parquet(value: Any, target: Path, options: Mapping[str, Any]) -> None:
     if isinstance(value, gpd.GeoDataFrame):
         value.to_parquet(target, index=False)
         return
+    table = _table(value)
+    geo = {b"geo": _geo_metadata(table.crs, table.geometries)}  # for the whole file, not the first batch
     writer = None
     try:
-        for frame in _frames(value):
+        for frame in table.batches():
             plain = pd.DataFrame(frame.drop(columns="geometry"))
             plain["geometry"] = shapely.to_wkb(frame.geometry.values)
-            table = pa.Table.from_pandas(plain, preserve_index=False)
+            batch = pa.Table.from_pandas(plain, preserve_index=False)
             if writer is None:
-                dim = dims_of_type(value, "geometry")[0]
-                geometries = np.asarray(value[dim].values, dtype=object)
-                schema = table.schema.with_metadata({b"geo": _geo_metadata(frame.crs, geometries)})
-                writer = pq.ParquetWriter(target, schema)
-            writer.write_table(table.cast(writer.schema))
+                writer = pq.ParquetWriter(target, batch.schema.with_metadata(geo))
+            writer.write_table(batch.cast(writer.schema))
     finally:
         if writer is not None:
             writer.close()
