@@ -29,6 +29,8 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check backend processes udf tests conformance bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 conformance: install
 	$(PY) conformance/run_processes.py --min-passed baseline

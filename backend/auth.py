@@ -11,11 +11,12 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import jwt
 from flask import Request
 
-from processes.errors import (
+from processes.core.errors import (
     AuthenticationRequired,
     AuthenticationSchemeInvalid,
     CredentialsInvalid,
@@ -51,6 +52,11 @@ class Authenticator:
         token = jwt.encode({"sub": auth.username, "iat": now, "exp": now + self._ttl}, self._secret, _ALGORITHM)
         return token, self._ttl
 
+    # A required user is always there (or AuthenticationRequired is raised): only optional ones may be None.
+    @overload
+    def user_from_request(self, request: Request, *, required: Literal[True] = True) -> User: ...
+    @overload
+    def user_from_request(self, request: Request, *, required: bool) -> User | None: ...
     def user_from_request(self, request: Request, *, required: bool = True) -> User | None:
         header = request.headers.get("Authorization")
         if not header:

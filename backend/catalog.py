@@ -1,6 +1,6 @@
 """The back-end's collection catalog and its openEO collection metadata.
 
-Builds the :class:`processes.stac.CollectionCatalog` from the settings (the demo catalog plus every
+Builds the :class:`processes.data.stac_sources.CollectionCatalog` from the settings (the demo catalog plus every
 ``TERRACUBE_STAC`` source) and turns each collection's STAC document into the openEO/STAC form that
 ``/collections`` serves: ``cube:dimensions`` (with ``axis`` on spatial dimensions), ``summaries``
 with ``eo:bands``, extents and links. Metadata a source lacks is derived from its items.
@@ -15,8 +15,15 @@ from typing import Any
 import pyproj
 
 from backend.settings import Settings
-from processes.load import collection_bands
-from processes.stac import CollectionCatalog, StacSourceError, StaticCollection, open_source, open_static
+from processes.data.load import collection_bands
+from processes.data.stac_sources import (
+    CollectionCatalog,
+    StacApiCollection,
+    StacSourceError,
+    StaticCollection,
+    open_source,
+    open_static,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +32,7 @@ DATACUBE_EXTENSION = "https://stac-extensions.github.io/datacube/v2.2.0/schema.j
 
 def build_catalog(settings: Settings) -> CollectionCatalog:
     """All collections the back-end serves; raises ``StacSourceError`` naming a bad or clashing source."""
-    collections = []
+    collections: list[StaticCollection | StacApiCollection] = []
     if settings.demo and settings.demo_catalog.is_file():
         collections.extend(open_static(settings.demo_catalog))
     elif settings.demo:

@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 from backend.settings import API_PREFIX, Settings, SettingsError
-from processes.errors import OpenEOError
+from processes.core.errors import OpenEOError
 
 
 def _serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from backend.app import create_app
-    from processes.collector import freeze_startup_objects
+    from processes.core.collector import freeze_startup_objects
 
     settings = Settings.from_env()
     if not settings.demo_catalog.is_file() and settings.demo and args.demo_if_missing:

@@ -1,9 +1,11 @@
 """The openEO error document for every failure of the HTTP API.
 
-One Flask error handler renders any :class:`processes.errors.OpenEOError` as
+One Flask error handler renders any :class:`processes.core.errors.OpenEOError` as
 ``{"id", "code", "message", "links"}`` with its HTTP status. Werkzeug's HTTP errors (404, 405, …)
 and unexpected exceptions are mapped to openEO errors too, so a client never sees an HTML page or a
-traceback; the traceback of an unexpected error goes to the server log under the error's id.
+traceback. The ``id`` a client receives is the one the server log records the failure under (with
+the traceback of an unexpected error), so a user's reference leads an operator to the cause; the
+text of an unexpected exception stays in the log and never reaches the client.
 """
 
 from __future__ import annotations
@@ -14,23 +16,13 @@ import uuid
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from processes.errors import (
-    BadRequest as BadRequestError,
-)
-from processes.errors import (
-    Internal,
-    MethodNotAllowed,
-    NotFound,
-    OpenEOError,
-)
+from processes.core.errors import Internal, MethodNotAllowed, NotFound, OpenEOError
 
 log = logging.getLogger(__name__)
 
-_HTTP_ERRORS: dict[int, type[OpenEOError]] = {404: NotFound, 405: MethodNotAllowed, 400: BadRequestError}
 
-
-def error_response(error: OpenEOError):
-    error_id = uuid.uuid4().hex
+def error_response(error: OpenEOError, error_id: str | None = None):
+    error_id = error_id or uuid.uuid4().hex
     body = {"id": error_id, "code": error.code, "message": error.message, "links": []}
     if error.node_id is not None:
         body["node_id"] = error.node_id  # not in the schema's required fields; helps users find the node
@@ -41,6 +33,15 @@ def error_response(error: OpenEOError):
     return response
 
 
+def _http_error(error: HTTPException) -> OpenEOError:
+    if error.code == 404:
+        return NotFound("Resource not found: no such URL in the openEO API of this back-end.")
+    if error.code == 405:
+        return MethodNotAllowed(f"Method not allowed for this URL: {error.description}")
+    generic = type("HttpError", (OpenEOError,), {"code": error.name.replace(" ", ""), "status": error.code or 500})
+    return generic(error.description or error.name)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OpenEOError)
     def _openeo(error: OpenEOError):
@@ -48,19 +49,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
-        cls = _HTTP_ERRORS.get(error.code or 500)
-        if error.code == 404:
-            return error_response(NotFound("Resource not found: no such URL in the openEO API of this back-end."))
-        if error.code == 405:
-            return error_response(MethodNotAllowed(f"Method not allowed for this URL: {error.description}"))
-        if cls is None:
-            generic = type("HttpError", (OpenEOError,), {"code": error.name.replace(" ", ""), "status": error.code})
-            return error_response(generic(error.description or error.name))
-        return error_response(cls(error.description or error.name))
+        return error_response(_http_error(error))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         error_id = uuid.uuid4().hex
         log.exception("unexpected error %s", error_id)
-        response = error_response(Internal(f"Server error: {type(error).__name__}: {error}"))
-        return response
+        return error_response(Internal(f"Server error (reference {error_id}): the back-end failed unexpectedly. "
+                                       "Please report the reference to the operator."), error_id)

@@ -15,8 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from backend.jobs.store import metadata, utcnow
-from processes.errors import BadRequest, PredefinedProcessExists, ProcessGraphMissing, ProcessGraphNotFound
-from processes.graph import parse_process_graph
+from processes.core.errors import (
+    BadRequest,
+    PredefinedProcessExists,
+    ProcessGraphMissing,
+    ProcessGraphNotFound,
+)
+from processes.core.graph import parse_process_graph
 
 udps_table = sa.Table(
     "user_processes",

@@ -7,6 +7,7 @@ collections, the server on ``127.0.0.1:8080``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tomllib
@@ -107,6 +108,27 @@ class Settings:
                 pass
         return path.read_text().strip()
 
+    def as_environment(self) -> dict[str, str]:
+        """Every setting as a ``TERRACUBE_*`` variable, so that another process (a batch job's)
+        reads exactly these settings with :meth:`from_env`; unset optional settings are left out."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "data_dir":
+                text = str(Path(value).resolve())
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, Mapping):
+                text = json.dumps(dict(value))
+            elif isinstance(value, tuple):
+                text = json.dumps(list(value))
+            else:
+                text = str(value)
+            env[f"TERRACUBE_{f.name.upper()}"] = text
+        return env
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
@@ -139,11 +161,15 @@ def _convert(name: str, value: Any) -> Any:
         if name in ("demo", "embedded_runner"):
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
         if name == "stac":
+            if isinstance(value, str) and value.lstrip().startswith("["):
+                value = json.loads(value)
             items = value if isinstance(value, list) else str(value).split(",")
             return tuple(s.strip() for s in items if s.strip())
         if name == "users":
+            if isinstance(value, str) and value.lstrip().startswith("{"):
+                value = json.loads(value)
             if isinstance(value, Mapping):
-                return dict(value)
+                return {str(k): str(v) for k, v in value.items()}
             users = {}
             for pair in str(value).split(","):
                 if not pair.strip():

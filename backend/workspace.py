@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from processes.errors import FileNotFound, FileOperationUnsupported, FilePathInvalid, FileSizeExceeded
+from processes.core.errors import FileNotFound, FileOperationUnsupported, FilePathInvalid, FileSizeExceeded
 
 MAX_FILE_BYTES = 2 * 1024**3
 _SAFE_SEGMENT = re.compile(r"^[^/\x00-\x1f\\]+$")

@@ -1,9 +1,9 @@
 """Run the official openEO process tests in process: every case of ``tests/*.json5``, no HTTP.
 
-Each case is one process node evaluated by :class:`processes.graph.Evaluator` with the real registry,
+Each case is one process node evaluated by :class:`processes.core.graph.Evaluator` with the real registry,
 exactly as inside a process graph: literal arguments are checked against the spec's schemas, child
 ``process_graph`` arguments become callbacks, and arguments that JSON can't carry — data cubes
-(``{"type": "datacube"}``, read with :func:`processes.cube_json.cube_from_json`) and labeled arrays —
+(``{"type": "datacube"}``, read with :func:`processes.formats.cube_json.cube_from_json`) and labeled arrays —
 are handed over as graph parameters. The result is computed (single-threaded Dask) and compared
 with the case as the official suite (openeo-test-suite, ``processing/test_example.py``) compares:
 
@@ -61,13 +61,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from processes.cube import ARRAY_DIM
-from processes.cube_json import cube_from_json, cube_to_json
-from processes.env import ProcessEnv
-from processes.errors import OpenEOError
-from processes.graph import Evaluator, ProcessGraph
-from processes.registry import ProcessRegistry, build_registry
-from processes.values import to_python
+from processes.core.env import ProcessEnv
+from processes.core.errors import OpenEOError
+from processes.core.graph import Evaluator, ProcessGraph
+from processes.core.registry import ProcessRegistry
+from processes.formats.cube_json import cube_from_json, cube_to_json
+from processes.model.raster_cube import ARRAY_DIM
+from processes.model.values import to_python
+from processes.process_table import build_registry
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TESTS = REPO.parent / "shared" / "conformance" / "assets" / "processes" / "tests"

@@ -6,9 +6,9 @@ from typing import Any
 
 import geopandas as gpd
 
-from processes.env import ProcessEnv
-from processes.graph import Evaluator, parse_process_graph
-from processes.registry import build_registry
+from processes.core.env import ProcessEnv
+from processes.core.graph import Evaluator, parse_process_graph
+from processes.process_table import build_registry
 
 REGISTRY = build_registry()
 

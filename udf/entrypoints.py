@@ -218,15 +218,18 @@ def band_labels_from_metadata(namespace: dict[str, Any], dims: list[dict[str, An
         TemporalDimension,
     )
 
-    dimensions = []
+    dimensions: list[Dimension] = []
+    extent: list[Any]  # openeo annotates extents as pairs of str/float, but one may be unknown: [None, None]
     for dim in dims:
         if dim["type"] == "bands":
             dimensions.append(BandDimension(dim["name"], bands=[Band(str(b)) for b in dim["labels"]]))
         elif dim["type"] == "temporal":
             labels = dim["labels"]
-            dimensions.append(TemporalDimension(dim["name"], [labels[0], labels[-1]] if labels else [None, None]))
+            extent = [labels[0], labels[-1]] if labels else [None, None]
+            dimensions.append(TemporalDimension(dim["name"], extent))
         elif dim["type"] == "spatial":
-            dimensions.append(SpatialDimension(dim["name"], extent=[None, None]))
+            extent = [None, None]
+            dimensions.append(SpatialDimension(dim["name"], extent=extent))
         else:
             dimensions.append(Dimension(type=dim["type"], name=dim["name"]))
     metadata = CollectionMetadata({}, dimensions=dimensions)

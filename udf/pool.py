@@ -149,7 +149,8 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    def request(self, message: dict[str, Any], fds: list[int] = (), timeout: float | None = None):
+    def request(self, message: dict[str, Any], fds: list[int] | tuple[int, ...] = (),
+                timeout: float | None = None):
         """Send one request and wait for its answer; a worker that fails is killed and UdfError raised."""
         timeout = self.limits.timeout_seconds if timeout is None else timeout
         self.last_used = time.monotonic()
@@ -253,6 +254,7 @@ class WorkerPool:
 
     # -- taking and giving back workers ------------------------------------------------------------
     def _acquire(self, key: str, code: str) -> Worker:
+        worker: Worker | None  # None: a slot was reserved, the worker is started outside the lock
         with self._cond:
             while True:
                 if self._closed:
@@ -356,7 +358,7 @@ class WorkerPool:
             worker.kill()
 
     # -- the three requests ------------------------------------------------------------------------
-    def _call(self, key: str, code: str, message: dict[str, Any], fds: list[int] = ()):
+    def _call(self, key: str, code: str, message: dict[str, Any], fds: list[int] | tuple[int, ...] = ()):
         worker = self._acquire(key, code)
         try:
             answer, out_fds = worker.request(message, fds)

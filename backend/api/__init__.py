@@ -1,4 +1,5 @@
-"""HTTP API of the back-end: one blueprint per endpoint group (thin views over the services)."""
+"""HTTP API of the back-end: one blueprint per endpoint group (thin views over the services).
+May import the services (``backend.services`` and the modules it holds) and ``processes``; never ``backend.app``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 
 from flask import request
 
-from processes.collector import collection_paused
-from processes.errors import BadRequest
+from processes.core.collector import collection_paused
+from processes.core.errors import BadRequest
 
 
 def json_body() -> Any:

@@ -11,11 +11,11 @@ from flask import Blueprint, current_app, jsonify, request
 
 from backend import __version__
 from backend.api import base_url
-from backend.app import services
+from backend.services import services
 from backend.settings import API_PREFIX, API_VERSION
+from processes.core.processing_parameters import parameters_document
+from processes.data.vector_files import INPUT_FORMATS
 from processes.formats import file_formats_document
-from processes.processing_parameters import parameters_document
-from processes.vector import INPUT_FORMATS
 
 blueprint = Blueprint("capabilities", __name__)
 well_known = Blueprint("well_known", __name__)
@@ -35,7 +35,9 @@ def _endpoints() -> list[dict]:
         if not rule.rule.startswith(API_PREFIX) or rule.endpoint == "static":
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule[len(API_PREFIX):]) or "/"
-        by_path.setdefault(path, set()).update(m for m in rule.methods if m not in ("HEAD", "OPTIONS"))
+        # werkzeug types methods Optional (a bare Rule), but Flask gives every route its methods
+        methods = rule.methods or set()
+        by_path.setdefault(path, set()).update(m for m in methods if m not in ("HEAD", "OPTIONS"))
     return [{"path": path, "methods": sorted(methods)} for path, methods in sorted(by_path.items())]
 
 

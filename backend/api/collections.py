@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from backend.api import base_url
-from backend.app import services
 from backend.catalog import openeo_collection
+from backend.services import services
 
 blueprint = Blueprint("collections", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from backend.app import services
+from backend.services import services
 
 blueprint = Blueprint("credentials", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from backend.app import services
+from backend.services import services
 from backend.workspace import Workspace
 
 blueprint = Blueprint("files", __name__)

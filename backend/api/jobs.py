@@ -7,25 +7,25 @@ shared and read by clients and other back-ends (``load_stac``) without the owner
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
-from flask import Blueprint, Response, jsonify, request, send_from_directory, url_for
+from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from backend.api import base_url, json_body
-from backend.app import services
-from backend.execution import estimate
-from backend.jobs.results import STAC_FILE, read_stac
+from backend.jobs.estimate import estimate
+from backend.jobs.folder import JobFolder
+from backend.jobs.results import read_stac
 from backend.jobs.store import JobRecord
-from processes import processing_parameters
-from processes.errors import (
+from backend.services import services
+from processes.core import processing_parameters
+from processes.core.errors import (
     BadRequest,
     JobNotFinished,
     NotFound,
     ProcessGraphMissing,
     ResultLinkExpired,
 )
-from processes.graph import parse_process_graph
+from processes.core.graph import parse_process_graph
 
 blueprint = Blueprint("jobs", __name__)
 
@@ -120,7 +120,7 @@ def delete_job(job_id: str):
     svc = services()
     svc.jobs.cancel(user.user_id, job_id)
     svc.jobs.delete(user.user_id, job_id)
-    shutil.rmtree(svc.settings.jobs_dir / job_id, ignore_errors=True)
+    JobFolder.of(svc.settings, job_id).remove()
     return Response(status=204)
 
 
@@ -164,10 +164,10 @@ def signed_results(token: str):
 @blueprint.get("/results/<token>/<path:filename>")
 def result_asset(token: str, filename: str):
     job_id, _user_id = _verify(token)
-    folder = services().settings.jobs_dir / job_id / "results"
-    if filename == STAC_FILE or not (folder / filename).is_file():
+    path = JobFolder.of(services().settings, job_id).result_file(filename)
+    if path is None:
         raise NotFound(f"Job '{job_id}' has no result file '{filename}'.")
-    return send_from_directory(folder, filename, conditional=True)
+    return send_file(path, conditional=True)
 
 
 def _verify(token: str) -> tuple[str, str]:
@@ -182,8 +182,7 @@ def _verify(token: str) -> tuple[str, str]:
 
 
 def _results_document(job_id: str, token: str):
-    folder = services().settings.jobs_dir / job_id / "results"
-    document = read_stac(folder)
+    document = read_stac(JobFolder.of(services().settings, job_id).results)
     root = base_url()
     for name, asset in document["assets"].items():
         asset["href"] = f"{root}/results/{token}/{name}"

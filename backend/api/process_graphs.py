@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from backend.api import json_body
-from backend.app import services
+from backend.services import services
 
 blueprint = Blueprint("process_graphs", __name__)
 

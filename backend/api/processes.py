@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from backend.api import base_url
-from backend.app import services
+from backend.services import services
 
 blueprint = Blueprint("processes", __name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from backend.api import json_body
-from backend.app import services
-from backend.execution import run_sync, validate
-from processes.collector import collection_paused
+from backend.services import services
+from backend.sync_processing import run_sync, validate
+from processes.core.collector import collection_paused
 
 blueprint = Blueprint("processing", __name__)
 
@@ -19,16 +19,17 @@ def result():
     svc = services()
     user = svc.auth.user_from_request(request)
     outcome = run_sync(svc, json_body(), user.user_id)
-    if outcome.path is None:
+    path = outcome.path  # a local, so that the nested generator sees it narrowed to a Path
+    if path is None:
         return jsonify(outcome.value)
 
     def stream():
-        with open(outcome.path, "rb") as handle:
+        with open(path, "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 yield chunk
 
     response = Response(stream(), mimetype=outcome.media_type)
-    response.headers["Content-Length"] = str(outcome.path.stat().st_size)
+    response.headers["Content-Length"] = str(path.stat().st_size)
     response.headers["Content-Disposition"] = f'attachment; filename="{outcome.filename}"'
     response.call_on_close(outcome.cleanup)
     return response
@@ -37,7 +38,7 @@ def result():
 @blueprint.post("/validation")
 def validation():
     # The collector stays paused until the request's graph is freed again (by reference counting),
-    # so that resuming it does not walk the 10,000 parcels of a big graph (processes/collector.py).
+    # so that resuming it does not walk the 10,000 parcels of a big graph (processes/core/collector.py).
     with collection_paused():
         errors = _validation_errors()
     return jsonify({"errors": errors})

@@ -173,13 +173,13 @@ def render_tile(
     nir = total * (1.0 + ndvi) / 2.0
     water = landscape.water(window)
     swir16 = (0.5 * nir + 0.6 * red) * np.where(water, 0.3, 1.0).astype(np.float32)
-    surface10 = {
+    surface10: dict[str, npt.NDArray[np.floating]] = {
         "B02": 0.6 * red + 0.012,
         "B03": 0.8 * red + 0.04 * green_cover + 0.01,
         "B04": red,
         "B08": nir,
     }
-    surface20 = {
+    surface20: dict[str, npt.NDArray[np.floating]] = {
         "B11": _block_mean(swir16),
         "B12": _block_mean(swir16 * (0.8 - 0.3 * green_cover)),
     }
@@ -214,7 +214,7 @@ def scene_classification(
     return scl
 
 
-def cloud_cover(scl: npt.NDArray[np.uint8]) -> float:
+def cloud_cover(scl: npt.NDArray[np.integer]) -> float:
     """``eo:cloud_cover`` of an SCL array: percentage of valid pixels in a cloud class."""
     valid = np.count_nonzero(scl != NODATA)
     cloudy = np.count_nonzero(np.isin(scl, SCL_CLOUD_CLASSES))

@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 import rasterio
 
-from processes.cube import is_raster_cube, time_dim
 from processes.formats import get_output_format
-from processes.save import SaveResult
+from processes.library.save_result import SaveResult
+from processes.model.raster_cube import is_raster_cube, time_dim
 
 STAC_FILE = "results.json"
 

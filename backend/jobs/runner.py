@@ -21,9 +21,14 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from backend.jobs.folder import JobFolder
 from backend.jobs.store import JobStore, make_engine
 from backend.settings import Settings
+
+if TYPE_CHECKING:
+    from distributed import LocalCluster  # imported when started: the API workers never need it
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ class JobRunner:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._running: dict[str, _Running] = {}
         self._stop = threading.Event()
-        self._cluster = None
+        self._cluster: LocalCluster | None = None
         self._stale_after = dt.timedelta(seconds=settings.job_heartbeat_timeout_seconds)
 
     def start_cluster(self) -> None:
@@ -96,11 +101,11 @@ class JobRunner:
             self._cluster = None
 
     def _launch(self, job_id: str) -> None:
-        folder = self.settings.jobs_dir / job_id
-        folder.mkdir(parents=True, exist_ok=True)
-        output = folder / "process.log"
+        folder = JobFolder.of(self.settings, job_id)
+        folder.root.mkdir(parents=True, exist_ok=True)
+        output = folder.process_log
         env = {k: v for k, v in os.environ.items() if not k.startswith("TERRACUBE_")}
-        env.update(_settings_env(self.settings))
+        env.update(self.settings.as_environment())
         with open(output, "wb") as handle:
             process = subprocess.Popen(
                 [sys.executable, "-m", "backend.jobs.execute", job_id],
@@ -144,16 +149,3 @@ class JobRunner:
         except subprocess.TimeoutExpired:
             os.killpg(running.process.pid, signal.SIGKILL)
             running.process.wait()
-
-
-def _settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as ``TERRACUBE_*`` variables for a job process."""
-    env = {
-        "TERRACUBE_DATA_DIR": str(settings.data_dir.resolve()),
-        "TERRACUBE_DATABASE_URL": settings.job_store_url,
-        "TERRACUBE_DEMO": "true" if settings.demo else "false",
-        "TERRACUBE_STAC": ",".join(settings.stac),
-    }
-    if settings.dask_scheduler:
-        env["TERRACUBE_DASK_SCHEDULER"] = settings.dask_scheduler
-    return env

@@ -11,6 +11,7 @@ runner refreshes ``heartbeat``; :meth:`JobStore.recover` re-queues (or fails) jo
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from processes.errors import BadRequest, JobLocked, JobNotFound, PropertyNotEditable
+from processes.core.errors import BadRequest, JobLocked, JobNotFound, PropertyNotEditable
 
 STATUSES = ("created", "queued", "running", "canceled", "finished", "error")
 ACTIVE = ("queued", "running")
@@ -93,7 +94,9 @@ class JobRecord:
     finished: dt.datetime | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> JobRecord:
+        # Any keys: SQLAlchemy's RowMapping is keyed by column names or Column objects (and a
+        # Mapping's key type is invariant), while we only ever look names up.
         values = {name: row[name] for name in cls.__dataclass_fields__ if name not in ("process", "parameters")}
         return cls(process=json.loads(row["process"]), parameters=json.loads(row["parameters"] or "{}"), **values)
 
@@ -223,8 +226,9 @@ class JobStore:
             self.log(job_id, "warning", "Job canceled by the user.")
         return self.get(user_id, job_id)
 
+    # ``builtins.list`` in the annotations below: inside this class body ``list`` is the method above.
     def logs(self, job_id: str, offset: str | None = None, level: str = "debug", limit: int | None = None
-             ) -> list[LogEntry]:
+             ) -> builtins.list[LogEntry]:
         minimum = LOG_LEVELS.get(level, 0)
         levels = [name for name, rank in LOG_LEVELS.items() if rank >= minimum]
         query = sa.select(logs_table).where(logs_table.c.job_id == job_id, logs_table.c.level.in_(levels))
@@ -254,7 +258,7 @@ class JobStore:
     def claim_next(self, runner: str) -> JobRecord | None:
         """Atomically take the next queued job: the user with the fewest running jobs goes first."""
         with self.engine.begin() as conn:
-            running = dict(conn.execute(
+            running: dict[str, int] = dict(conn.execute(
                 sa.select(jobs_table.c.user_id, sa.func.count()).where(jobs_table.c.status == "running")
                 .group_by(jobs_table.c.user_id)
             ).all())
@@ -272,6 +276,8 @@ class JobStore:
                 ).rowcount
                 if claimed:
                     row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
+                    # Just updated in this same transaction, so the row is there.
+                    assert row is not None
                     return JobRecord.from_row(row)
         return None
 
@@ -298,7 +304,7 @@ class JobStore:
         """Record the end of a running job (of this run, if given); False if it was canceled meanwhile."""
         assert status in ("finished", "error")
         now = utcnow()
-        values = {"status": status, "error": error, "finished": now, "updated": now}
+        values: dict[str, Any] = {"status": status, "error": error, "finished": now, "updated": now}
         if status == "finished":
             values["progress"] = 100.0
         condition = [jobs_table.c.id == job_id, jobs_table.c.status == "running"]
@@ -307,7 +313,7 @@ class JobStore:
         with self.engine.begin() as conn:
             return bool(conn.execute(jobs_table.update().where(*condition).values(**values)).rowcount)
 
-    def recover(self, stale_after: dt.timedelta) -> list[tuple[str, str]]:
+    def recover(self, stale_after: dt.timedelta) -> builtins.list[tuple[str, str]]:
         """Jobs whose runner stopped refreshing them: re-queue, or fail after MAX_ATTEMPTS tries."""
         limit = utcnow() - stale_after
         recovered = []
@@ -318,6 +324,7 @@ class JobStore:
             )).all()
             for job_id, attempts in rows:
                 now = utcnow()
+                values: dict[str, Any]
                 if attempts >= MAX_ATTEMPTS:
                     values = {"status": "error", "finished": now,
                               "error": f"The job's runner stopped {attempts} times while running it; giving up."}
@@ -331,7 +338,7 @@ class JobStore:
                      + ("the job was queued again." if status == "queued" else "the job failed."))
         return recovered
 
-    def ids_with_status(self, statuses: Iterable[str]) -> list[str]:
+    def ids_with_status(self, statuses: Iterable[str]) -> builtins.list[str]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(jobs_table.c.id).where(jobs_table.c.status.in_(list(statuses)))).scalars())
 

@@ -1,4 +1,4 @@
-"""Output formats of ``save_result``: an explicit registry of writers.
+"""Output formats of ``save_result``: an explicit registry of writers (may import ``processes.core``/``model``).
 
 Each format is an :class:`OutputFormat` with the metadata ``GET /file_formats`` serves and a
 ``write(value, target, options)`` that writes exactly one file. The registry is a plain table
@@ -9,16 +9,8 @@ is an error listing the formats that exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any
-
-from processes.errors import FormatUnsupported
 from processes.formats.output_format import OutputFormat, cube_name, empty_cube, unsuitable
-
-# isort: split
-# The format modules import OutputFormat from this package, so it must be bound before they load.
-from processes.formats import gtiff, json, netcdf, vector
+from processes.formats.registry import file_formats_document, get_output_format, output_formats
 
 __all__ = [
     "OutputFormat",
@@ -29,47 +21,3 @@ __all__ = [
     "output_formats",
     "unsuitable",
 ]
-
-
-def _registry(*formats: OutputFormat) -> dict[str, OutputFormat]:
-    table: dict[str, OutputFormat] = {}
-    for fmt in formats:
-        key = fmt.name.lower()
-        if key in table:
-            raise ValueError(f"output format {fmt.name!r} is registered twice (as {table[key].name!r} first)")
-        table[key] = fmt
-    return table
-
-
-_FORMATS = _registry(gtiff.FORMAT, netcdf.FORMAT, json.FORMAT, vector.CSV, vector.GEOJSON, vector.PARQUET)
-
-# Names other openEO back-ends and GDAL use for the same formats (lower case).
-_ALIASES = {"geotiff": "gtiff", "tiff": "gtiff", "cog": "gtiff", "nc": "netcdf", "geoparquet": "parquet"}
-if set(_ALIASES) & set(_FORMATS):
-    raise ValueError(f"output format aliases {sorted(set(_ALIASES) & set(_FORMATS))} hide registered formats")
-
-
-def output_formats() -> Mapping[str, OutputFormat]:
-    """All output formats, by canonical name (``{"GTiff": …, "netCDF": …}``)."""
-    return MappingProxyType({fmt.name: fmt for fmt in _FORMATS.values()})
-
-
-def get_output_format(name: str) -> OutputFormat:
-    """The output format called ``name`` (any case, or a common alias such as ``GeoTIFF``)."""
-    key = str(name).lower()
-    fmt = _FORMATS.get(_ALIASES.get(key, key))
-    if fmt is None:
-        names = ", ".join(fmt.name for fmt in _FORMATS.values())
-        raise FormatUnsupported(
-            f"Output format '{name}' is not supported; the supported output formats are: {names} "
-            "(GET /file_formats describes them)."
-        )
-    return fmt
-
-
-def file_formats_document(input_formats: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The body of ``GET /file_formats``: our output formats, and the input formats given by the caller."""
-    return {
-        "input": dict(input_formats or {}),
-        "output": {fmt.name: fmt.document() for fmt in _FORMATS.values()},
-    }

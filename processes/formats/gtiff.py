@@ -31,7 +31,11 @@ import xarray as xr
 from affine import Affine
 from rasterio.windows import Window
 
-from processes.cube import (
+from processes.core.errors import Internal
+from processes.formats.blocks import iter_blocks
+from processes.formats.cube_json import iso_datetime
+from processes.formats.output_format import OutputFormat, cube_name, empty_cube, unsuitable
+from processes.model.raster_cube import (
     band_dim,
     band_metadata,
     describe_dimensions,
@@ -39,16 +43,11 @@ from processes.cube import (
     spatial_dims,
     time_dim,
 )
-from processes.cube_json import iso_datetime
-from processes.errors import Internal
-
-from . import OutputFormat, cube_name, empty_cube, unsuitable
-from .blocks import iter_blocks
 
 NAME = "GTiff"
 TILE_SIZES = [64, 128, 256, 512, 1024, 2048, 4096]
 RESAMPLINGS = ["nearest", "average", "bilinear", "cubic", "cubicspline", "lanczos", "mode", "rms"]
-PARAMETERS = {
+PARAMETERS: dict[str, dict[str, Any]] = {
     "compression": {
         "type": "string",
         "description": "Compression of the tiles (lossless).",
@@ -92,12 +91,13 @@ def _storage_dtype(dtype: np.dtype) -> np.dtype | None:
 
 
 def _accepts(value: Any) -> str | None:
-    if not is_raster_cube(value) or spatial_dims(value) is None:
+    spatial = spatial_dims(value) if is_raster_cube(value) else None
+    if spatial is None:
         what = f"a data cube with dimensions {describe_dimensions(value)}" if is_raster_cube(value) else (
             f"a {type(value).__name__}")
         return (f"GTiff needs a raster data cube with spatial dimensions x and y, and this result is {what}. "
                 "Use JSON for other values, or netCDF/GeoJSON/CSV for vector cubes.")
-    y, x = spatial_dims(value)
+    y, x = spatial
     extra = [d for d in value.dims if d not in (y, x, band_dim(value), time_dim(value))]
     if extra:
         return (f"a GeoTIFF holds bands over y and x, but the data cube also has the dimension(s) "
@@ -166,10 +166,12 @@ def _time_labels(labels: np.ndarray) -> tuple[list[str], list[dict[str, str]]]:
     if labels.dtype.kind != "M":
         return [str(v) for v in labels], [{"period": str(v)} for v in labels]
     dates = pd.DatetimeIndex(labels)
-    tags = [{"datetime": iso_datetime(d)} for d in dates]
+    # str(): a NaT label has no ISO text (None), and is written "None", as rasterio writes a None tag
+    texts = [str(iso_datetime(d)) for d in dates]
+    tags = [{"datetime": text} for text in texts]
     if (dates == dates.normalize()).all():
         return [d.strftime("%Y-%m-%d") for d in dates], tags
-    return [iso_datetime(d) for d in dates], tags
+    return texts, tags
 
 
 def _layers(cube: xr.DataArray, y: str, x: str) -> tuple[xr.DataArray, list[str], list[dict], dict[str, str]]:
@@ -322,13 +324,19 @@ def _narrowed(dtype: np.dtype, values: tuple[float, float] | None, nodata: float
 
 
 def write_gtiff(cube: xr.DataArray, target: Path, options: Mapping[str, Any]) -> None:
-    y, x = spatial_dims(cube)
+    # _accepts turns away cubes without spatial dimensions or with values GeoTIFF can't store
+    spatial = spatial_dims(cube)
+    if spatial is None:
+        raise unsuitable(NAME, f"it needs spatial dimensions; the cube has {describe_dimensions(cube)}.")
+    y, x = spatial
     transform, flip_y, flip_x = _grid(cube, y, x)
     flips: dict[Hashable, slice] = {y: slice(None, None, -1)} if flip_y else {}
     if flip_x:
         flips[x] = slice(None, None, -1)
     layers, descriptions, tags, dataset_tags = _layers(cube.isel(flips) if flips else cube, y, x)
     dtype = _storage_dtype(np.dtype(cube.dtype))
+    if dtype is None:
+        raise unsuitable(NAME, f"GeoTIFF can't store values of type {cube.dtype}.")
     nodata = _nodata(cube, dtype)
     blocks = _window_blocks(_dask(layers.data).astype(dtype))
     tile = int(options["tile_size"])

@@ -4,7 +4,7 @@
 scalars and arrays become numbers and lists, NaN and ±infinity become ``null`` (JSON has neither),
 dates and times become ISO 8601 strings in UTC (``2023-05-01T10:30:00Z``), geometries and
 GeoDataFrames their GeoJSON, vector cubes a list of records (one per geometry and date), raster
-cubes the datacube form of :mod:`processes.cube_json`. Lazy values are computed here. Raster cubes
+cubes the datacube form of :mod:`processes.formats.cube_json`. Lazy values are computed here. Raster cubes
 larger than :data:`MAX_CUBE_VALUES` are refused with a pointer to GTiff or netCDF: a JSON document
 of millions of numbers helps nobody and would hold the whole cube in memory.
 """
@@ -24,11 +24,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from processes.cube import EMPTY_CUBE_ATTR, is_raster_cube
-from processes.cube_json import cube_to_json, iso_datetime
-
-from . import OutputFormat, unsuitable
-from .vector import is_vector_cube, vector_cube_to_frame
+from processes.formats.cube_json import cube_to_json, iso_datetime
+from processes.formats.output_format import OutputFormat, unsuitable
+from processes.formats.vector import is_vector_cube, vector_cube_to_frame
+from processes.model.raster_cube import EMPTY_CUBE_ATTR, is_raster_cube
 
 NAME = "JSON"
 MAX_CUBE_VALUES = 5_000_000

@@ -23,7 +23,9 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from processes.cube import (
+from processes.formats.output_format import OutputFormat, cube_name, empty_cube, unsuitable
+from processes.formats.vector import is_vector_cube
+from processes.model.raster_cube import (
     band_dim,
     describe_dimensions,
     dimension_type,
@@ -31,9 +33,6 @@ from processes.cube import (
     spatial_dims,
     time_dim,
 )
-
-from . import OutputFormat, cube_name, empty_cube
-from .vector import is_vector_cube
 
 NAME = "netCDF"
 PARAMETERS = {
@@ -98,7 +97,10 @@ def _spatial_attrs(crs: pyproj.CRS | None) -> tuple[dict[str, str], dict[str, st
 
 def to_dataset(cube: xr.DataArray) -> xr.Dataset:
     """The raster cube as a CF dataset (lazy: nothing is computed)."""
-    y, x = spatial_dims(cube)
+    spatial = spatial_dims(cube)
+    if spatial is None:  # _accepts turns such cubes away first
+        raise unsuitable(NAME, f"it needs spatial dimensions; the cube has {describe_dimensions(cube)}.")
+    y, x = spatial
     t, b = time_dim(cube), band_dim(cube)
     crs = pyproj.CRS(cube.rio.crs) if cube.rio.crs is not None else None
     # Auxiliary coordinates (e.g. a stale spatial_ref) are dropped; the CRS is written afresh below.
@@ -138,7 +140,7 @@ def to_dataset(cube: xr.DataArray) -> xr.Dataset:
 
 
 def _encoding(ds: xr.Dataset, cube: xr.DataArray, compress: bool) -> dict[str, dict[str, Any]]:
-    spatial, t = spatial_dims(cube), time_dim(cube)
+    spatial, t = spatial_dims(cube) or (), time_dim(cube)  # (to_dataset has required spatial dims)
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
         if name == "spatial_ref":

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from processes.errors import FormatArgumentInvalid, OpenEOError, process_error
+from processes.core.errors import FormatArgumentInvalid, OpenEOError, process_error
 
 Writer = Callable[[Any, Path, Mapping[str, Any]], None]
 Acceptor = Callable[[Any], str | None]

@@ -29,9 +29,8 @@ import pyarrow.parquet as pq
 import shapely
 import xarray as xr
 
-from processes.cube import band_dim, dims_of_type, time_dim
-
-from . import OutputFormat
+from processes.formats.output_format import OutputFormat
+from processes.model.raster_cube import band_dim, dims_of_type, time_dim
 
 BATCH_ROWS = 500_000
 """Rows per batch written (about 100 MB of table for a parcel profile)."""

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from processes.env import ProcessEnv
-from processes.graph import Evaluator
-from processes.registry import ProcessRegistry, build_registry
+from processes.core.env import ProcessEnv
+from processes.core.graph import Evaluator
+from processes.core.registry import ProcessRegistry
+from processes.process_table import build_registry
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pyproj
 import pytest
 
-from processes.cube import band_dim, dimension_type, new_cube, spatial_dims, time_dim
-from processes.cube_json import CubeJSONError, cube_from_json, cube_to_json
+from processes.formats.cube_json import CubeJSONError, cube_from_json, cube_to_json
+from processes.model.raster_cube import band_dim, dimension_type, new_cube, spatial_dims, time_dim
 from tests.conftest import REPO
 
 PROCESS_TESTS = REPO.parent / "shared" / "conformance" / "assets" / "processes" / "tests"

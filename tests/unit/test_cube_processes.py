@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from processes.cube import band_dim, dimension_type, new_cube
-from processes.errors import DimensionNotAvailable, OpenEOError
+from processes.core.errors import DimensionNotAvailable, OpenEOError
+from processes.model.raster_cube import band_dim, dimension_type, new_cube
 from tests.processes import REGISTRY
 from tests.processes import evaluate as run
 
@@ -28,7 +28,7 @@ def data():
         },
         crs=32632,
     )
-    from processes.cube import with_band_metadata
+    from processes.model.raster_cube import with_band_metadata
 
     cube = with_band_metadata(cube, {"B02": {"common_name": "blue"}, "B04": {"common_name": "red"},
                                      "B08": {"common_name": "nir"}})

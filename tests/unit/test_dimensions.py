@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from processes.cube import (
+from processes.core.env import ProcessEnv
+from processes.core.errors import OpenEOError
+from processes.core.graph import Evaluator, parse_process_graph
+from processes.formats.cube_json import cube_to_json
+from processes.model.raster_cube import (
     AXIS_ATTR,
     band_metadata,
     dimension_type,
@@ -20,10 +24,6 @@ from processes.cube import (
     spatial_dims,
     with_band_metadata,
 )
-from processes.cube_json import cube_to_json
-from processes.env import ProcessEnv
-from processes.errors import OpenEOError
-from processes.graph import Evaluator, parse_process_graph
 from tests.processes import REGISTRY
 from tests.processes import evaluate as run
 from tests.processes import run_node as call
@@ -462,7 +462,7 @@ BOX = {"west": 601000, "south": 5037000, "east": 601300, "north": 5037300, "crs"
 
 @pytest.fixture(scope="module")
 def load_env(demo_data) -> ProcessEnv:
-    from processes.stac import CollectionCatalog, open_static
+    from processes.data.stac_sources import CollectionCatalog, open_static
 
     return ProcessEnv(collections=CollectionCatalog(open_static(demo_data / "demo" / "catalog.json")))
 

@@ -7,9 +7,9 @@ import pystac
 import pytest
 import stackstac
 
-from processes.direct_read import direct_mosaic
-from processes.load import _chunks, _mosaic_same_day, _spatial_chunks
-from processes.stac import item_for_stacking
+from processes.data.direct_mosaic import direct_mosaic
+from processes.data.stac_sources import item_for_stacking
+from processes.data.stack_blocks import block_chunks, mosaic_same_day, spatial_chunks
 
 LC = "DEMO_SENTINEL2_L2A"
 
@@ -23,7 +23,7 @@ def items(demo_data) -> list[pystac.Item]:
 
 def _stack(items, assets, bounds):
     stacking = [item_for_stacking(i) for i in items]
-    chunks = _chunks(items, len(assets), _spatial_chunks(items, assets, 10.0, bounds))
+    chunks = block_chunks(items, len(assets), spatial_chunks(items, assets, 10.0, bounds))
     options = dict(assets=assets, epsg=32632, resolution=10.0, bounds=bounds, xy_coords="center", dtype="float32",
                    fill_value=np.float32(np.nan), rescale=False, properties=False, band_coords=False)
     try:
@@ -41,7 +41,7 @@ def test_direct_mosaic_equals_the_stackstac_mosaic_across_the_tile_border(items)
     stacking, chunks, stacked = _stack(items, ["B04", "B08"], bounds)
     direct = direct_mosaic(stacked, stacking, ["B04", "B08"], 32632, 10.0, chunks)
     assert direct is not None
-    expected = _mosaic_same_day(stacked)
+    expected = mosaic_same_day(stacked)
     assert direct.sizes == expected.sizes
     np.testing.assert_array_equal(direct["time"].values, expected["time"].values)
     np.testing.assert_array_equal(direct.values, expected.values)

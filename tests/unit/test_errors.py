@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from processes import errors
+from processes.core import errors
 from tests.conftest import REPO
 
 ERRORS_JSON = REPO.parent / "shared" / "conformance" / "assets" / "openeo-api" / "errors.json"
@@ -43,3 +43,20 @@ def test_process_error_reuses_declared_classes():
 def test_with_node_keeps_the_first_node():
     err = errors.ProcessParameterInvalid("bad").with_node("a").with_node("b")
     assert err.node_id == "a"
+
+
+def test_unexpected_error_answers_the_id_the_log_records_and_hides_the_exception_text(app, caplog):
+    def broken():
+        raise RuntimeError("secret internal detail /var/lib/terracube")
+
+    app.add_url_rule("/broken", "broken", broken)
+    with caplog.at_level("ERROR", logger="backend.errors"):
+        response = app.test_client().get("/broken")
+    assert response.status_code == 500
+    body = response.json
+    assert body["code"] == "Internal"
+    assert "secret internal detail" not in body["message"] and "RuntimeError" not in body["message"]
+    assert body["id"] in body["message"]
+    logged = [r for r in caplog.records if r.exc_info]
+    assert logged and body["id"] in logged[0].getMessage()
+    assert "secret internal detail" in str(logged[0].exc_info[1])

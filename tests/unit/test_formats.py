@@ -15,8 +15,7 @@ import rasterio
 import shapely
 import xarray as xr
 
-from processes.cube import new_cube, with_band_metadata, with_dimension_type
-from processes.errors import FormatArgumentInvalid, FormatUnsupported, OpenEOError
+from processes.core.errors import FormatArgumentInvalid, FormatUnsupported, OpenEOError
 from processes.formats import (
     OutputFormat,
     file_formats_document,
@@ -25,6 +24,7 @@ from processes.formats import (
 )
 from processes.formats import json as json_format
 from processes.formats.json import to_json_value
+from processes.model.raster_cube import new_cube, with_band_metadata, with_dimension_type
 
 X0, Y0 = 600000.0, 5040000.0
 DATES = ["2023-01-01", "2023-01-16", "2023-01-31"]
@@ -77,7 +77,7 @@ def test_output_formats_are_keyed_by_canonical_name():
 
 
 def test_registry_refuses_two_formats_with_the_same_name():
-    from processes.formats import _registry
+    from processes.formats.registry import _registry
 
     twin = OutputFormat(name="gtiff", title="", description="", gis_data_types=("raster",), media_type="",
                         extension="tif", writer=lambda value, target, options: None)

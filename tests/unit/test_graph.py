@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processes.env import ProcessEnv
-from processes.errors import (
+from processes.core.env import ProcessEnv
+from processes.core.errors import (
     Internal,
     ProcessGraphInvalid,
     ProcessGraphMissing,
@@ -13,8 +13,8 @@ from processes.errors import (
     ProcessParameterUnsupported,
     ProcessUnsupported,
 )
-from processes.graph import Callback, Evaluator, parse_process_graph
-from processes.registry import ProcessRegistry
+from processes.core.graph import Callback, Evaluator, parse_process_graph
+from processes.core.registry import ProcessRegistry
 
 
 def _spec(pid: str, *params: str, optional: tuple[str, ...] = ()) -> dict:
@@ -181,7 +181,7 @@ def test_a_process_nested_one_level_too_deep_is_accepted(evaluator):
 
 
 def test_the_parser_sees_a_skeleton_without_literal_data():
-    from processes.graph import _skeleton
+    from processes.core.graph import _skeleton
 
     features = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": None}] * 1000}
     nodes = {"a": {"process_id": "add", "arguments": {
@@ -229,7 +229,7 @@ def test_a_user_defined_process_is_fetched_from_its_namespace_url(evaluator):
 
 
 def test_parameter_defaults_of_the_request_process():
-    from processes.graph import parameter_defaults
+    from processes.core.graph import parameter_defaults
 
     document = {"process_graph": {}, "parameters": [{"name": "a", "default": 1}, {"name": "b"}]}
     assert parameter_defaults(document) == {"a": 1}

@@ -6,10 +6,10 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from processes.cube import new_cube
-from processes.env import ProcessEnv
-from processes.errors import OpenEOError
-from processes.inspection import inspect
+from processes.core.env import ProcessEnv
+from processes.core.errors import OpenEOError
+from processes.library.inspection import inspect
+from processes.model.raster_cube import new_cube
 
 
 def test_inspect_logs_a_cube_description_without_computing():

@@ -15,7 +15,7 @@ import pytest
 
 from backend.devserver import free_port
 from backend.jobs.store import JobStore, make_engine
-from processes.errors import JobLocked, JobNotFound, PropertyNotEditable
+from processes.core.errors import JobLocked, JobNotFound, PropertyNotEditable
 
 PROCESS = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)

@@ -7,11 +7,11 @@ import pystac
 import pytest
 import rasterio
 
-from processes.cube import band_metadata, dimension_type, spatial_dims
-from processes.env import Limits, ProcessEnv
-from processes.errors import NoDataAvailable, OpenEOError, ProcessGraphComplexity
-from processes.load import load_collection
-from processes.stac import CollectionCatalog, open_static
+from processes.core.env import Limits, ProcessEnv
+from processes.core.errors import NoDataAvailable, OpenEOError, ProcessGraphComplexity
+from processes.data.load import load_collection
+from processes.data.stac_sources import CollectionCatalog, open_static
+from processes.model.raster_cube import band_metadata, dimension_type, spatial_dims
 
 LC = "DEMO_SENTINEL2_L2A"
 # inside tile 1 of the small demo (upper-left E 600000, N 5040000, 512 px at 10 m)

@@ -10,10 +10,10 @@ import pytest
 from flask import Flask, send_from_directory
 from werkzeug.serving import make_server
 
-from processes.env import ProcessEnv
-from processes.errors import OpenEOError
-from processes.load import load_collection, load_stac
-from processes.stac import CollectionCatalog, open_static
+from processes.core.env import ProcessEnv
+from processes.core.errors import OpenEOError
+from processes.data.load import load_collection, load_stac
+from processes.data.stac_sources import CollectionCatalog, open_static
 
 BOX = {"west": 601000, "south": 5037000, "east": 601500, "north": 5037500, "crs": 32632}
 DATES = ["2023-05-01", "2023-06-01"]

@@ -19,8 +19,8 @@ import xvec  # noqa: F401  (registers the .xvec accessor)
 from affine import Affine
 from shapely.geometry import LineString, Point, Polygon, mapping
 
-from processes.cube import dimension_type, new_cube, with_dimension_type
-from processes.errors import OpenEOError
+from processes.core.errors import OpenEOError
+from processes.model.raster_cube import dimension_type, new_cube, with_dimension_type
 from tests.processes import run_node as run
 
 UTM = pyproj.CRS.from_epsg(32632)
@@ -269,7 +269,7 @@ def test_mask_with_a_dimension_the_data_lacks_is_incompatible(series):
 def _apply_polygon_cube():
     import dask.array as dask_array
 
-    from processes.cube import new_cube
+    from processes.model.raster_cube import new_cube
 
     values = np.arange(2 * 10 * 12, dtype="float64").reshape(2, 10, 12)
     return new_cube(dask_array.from_array(values, chunks=(1, 5, 6)),
@@ -289,8 +289,8 @@ def _as_utm_features(*polygons):
 
 
 def test_apply_polygon_processes_each_polygon_and_masks_the_rest():
-    from processes.geometry import reproject_geometries
-    from processes.masking import apply_polygon
+    from processes.library.masking import apply_polygon
+    from processes.model.geometry import reproject_geometries
 
     cube, values = _apply_polygon_cube()
     import pyproj
@@ -318,9 +318,9 @@ def test_apply_polygon_refuses_overlapping_polygons():
     import pyproj
     from shapely.geometry import mapping, shape
 
-    from processes.errors import OpenEOError
-    from processes.geometry import reproject_geometries
-    from processes.masking import apply_polygon
+    from processes.core.errors import OpenEOError
+    from processes.library.masking import apply_polygon
+    from processes.model.geometry import reproject_geometries
 
     cube, _ = _apply_polygon_cube()
     utm = [shape(_square(0, 40, 60, 100)), shape(_square(30, 0, 90, 70))]

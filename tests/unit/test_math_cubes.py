@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from processes import arrays, logic, math, reducers
-from processes.cube import ARRAY_DIM, TYPE_ATTR, new_cube
-from processes.errors import OpenEOError, ProcessParameterInvalid
+from processes.core.errors import OpenEOError, ProcessParameterInvalid
+from processes.library import arrays, logic, math, reducers
+from processes.model.raster_cube import ARRAY_DIM, TYPE_ATTR, new_cube
 
 NAN = np.nan
 # bands × y × x; B04 has no-data at (0, 0), B08 at (1, 1).

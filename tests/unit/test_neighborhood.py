@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import scipy.ndimage
 
-from processes.cube import ARRAY_DIM, dimension_type, new_cube
-from processes.errors import DimensionNotAvailable, OpenEOError
-from processes.neighborhood import apply_kernel, apply_neighborhood
+from processes.core.errors import DimensionNotAvailable, OpenEOError
+from processes.library.neighborhood import apply_kernel, apply_neighborhood
+from processes.model.raster_cube import ARRAY_DIM, dimension_type, new_cube
 from tests.processes import run_node as run
 
 # The cube and two expected results of the official openEO tests (apply_kernel.json5,

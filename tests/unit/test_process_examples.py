@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import math as pymath
 from typing import Any
 
 import numpy as np
 import pytest
 
-from processes import arrays, dates, logic, math, reducers, texts
-from processes.specs import get_spec
+from processes.core.specs import get_spec
+from processes.library import arrays, dates, logic, math, reducers, texts
 
 MODULES = (math, logic, reducers, arrays, texts, dates)
 PROCESSES = {process_id: function for module in MODULES for process_id, function in module.PROCESSES.items()}
@@ -67,26 +66,6 @@ def test_no_process_id_is_implemented_twice():
 @pytest.mark.parametrize("process_id", sorted(PROCESSES))
 def test_process_has_an_official_spec(process_id):
     assert get_spec(process_id) is not None
-
-
-@pytest.mark.parametrize("process_id", sorted(PROCESSES))
-def test_process_has_the_parameters_of_its_spec(process_id):
-    spec_parameters = [p["name"] for p in get_spec(process_id)["parameters"]]
-    assert list(inspect.signature(PROCESSES[process_id]).parameters) == spec_parameters
-
-
-@pytest.mark.parametrize("process_id", sorted(PROCESSES))
-def test_optional_parameters_default_to_the_spec_defaults(process_id):
-    # The evaluator passes only the arguments a graph gives, so the functions' defaults must be the spec's.
-    signature = inspect.signature(PROCESSES[process_id])
-    for parameter in get_spec(process_id)["parameters"]:
-        default = signature.parameters[parameter["name"]].default
-        if "default" in parameter:
-            assert (list(default) if isinstance(default, tuple) else default) == parameter["default"]
-        elif parameter.get("optional", False):
-            assert default is None, f"optional parameter {parameter['name']} needs a default"
-        else:
-            assert default is inspect.Parameter.empty, f"required parameter {parameter['name']} has a default"
 
 
 @pytest.mark.parametrize(("process_id", "index"), _examples())

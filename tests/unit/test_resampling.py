@@ -15,7 +15,9 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
-from processes.cube import (
+from processes.core.errors import DimensionMismatch, DimensionNotAvailable, OpenEOError
+from processes.library.resampling import resample_cube_spatial, resample_cube_temporal, resample_spatial
+from processes.model.raster_cube import (
     BANDS_ATTR,
     band_metadata,
     dimension_type,
@@ -23,8 +25,6 @@ from processes.cube import (
     with_band_metadata,
     with_dimension_type,
 )
-from processes.errors import DimensionMismatch, DimensionNotAvailable, OpenEOError
-from processes.resampling import resample_cube_spatial, resample_cube_temporal, resample_spatial
 from tests.processes import run_node as run
 
 UTM = CRS.from_epsg(32633)

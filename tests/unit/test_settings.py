@@ -55,3 +55,11 @@ def test_token_secret_is_generated_once_and_kept(tmp_path):
 def test_a_short_token_secret_is_refused():
     with pytest.raises(SettingsError, match="TERRACUBE_SECRET.*32 characters"):
         Settings.from_env({"TERRACUBE_SECRET": "short"})
+
+
+def test_settings_travel_whole_to_another_process():
+    settings = Settings(users={"a,b": "p:w,x", "c": "d"}, stac=("/x/catalog.json", "https://h/collections/c,1"),
+                        demo=False, dask_scheduler="tcp://h:8786", max_running_jobs=5, secret="s" * 40,
+                        sync_max_pixels=123, embedded_runner=False)
+    again = Settings.from_env(settings.as_environment())
+    assert again == Settings(**{**settings.__dict__, "data_dir": settings.data_dir.resolve()})

@@ -25,10 +25,10 @@ from flask import Flask, jsonify, request
 from shapely.geometry import box, shape
 from werkzeug.serving import make_server
 
-from processes.env import ProcessEnv
-from processes.errors import CollectionNotFound
-from processes.load import load_collection
-from processes.stac import (
+from processes.core.env import ProcessEnv
+from processes.core.errors import CollectionNotFound
+from processes.data.load import load_collection
+from processes.data.stac_sources import (
     CollectionCatalog,
     StacApiCollection,
     StacSourceError,

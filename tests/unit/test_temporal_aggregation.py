@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from processes.cube import BANDS_ATTR, band_metadata, dimension_type, new_cube, with_band_metadata
-from processes.errors import OpenEOError
-from processes.temporal_aggregation import aggregate_temporal_period
+from processes.core.errors import OpenEOError
+from processes.library.temporal_aggregation import aggregate_temporal_period
+from processes.model.raster_cube import (
+    BANDS_ATTR,
+    band_metadata,
+    dimension_type,
+    new_cube,
+    with_band_metadata,
+)
 from tests.processes import run_node as run
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from processes.cube import new_cube
-from processes.env import ProcessEnv
-from processes.errors import OpenEOError
-from processes.graph import Evaluator, parse_process_graph
-from processes.registry import build_registry
+from processes.core.env import ProcessEnv
+from processes.core.errors import OpenEOError
+from processes.core.graph import Evaluator, parse_process_graph
+from processes.model.raster_cube import new_cube
+from processes.process_table import build_registry
 
 REGISTRY = build_registry()
 PYTHON = ".".join(platform.python_version_tuple()[:2])

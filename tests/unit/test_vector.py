@@ -27,13 +27,15 @@ import xarray as xr
 from rasterio.transform import from_origin
 from shapely.geometry import mapping
 
-from processes import vector
-from processes.cube import ARRAY_DIM, dimension_type, new_cube
-from processes.env import ProcessEnv
-from processes.errors import OpenEOError
+from processes.core.env import ProcessEnv
+from processes.core.errors import OpenEOError
+from processes.core.graph import Callback, Evaluator, ProcessGraph, parse_process_graph
+from processes.data import vector_files
 from processes.formats import get_output_format
-from processes.graph import Callback, Evaluator, ProcessGraph, parse_process_graph
-from processes.registry import build_registry
+from processes.library import vector
+from processes.model import vector_cube
+from processes.model.raster_cube import ARRAY_DIM, dimension_type, new_cube
+from processes.process_table import build_registry
 
 WEST, NORTH, RES = 600000.0, 5030000.0, 10.0
 HEIGHT, WIDTH = 240, 300
@@ -176,9 +178,9 @@ def test_geometries_in_another_crs_are_reprojected_and_keep_their_crs(raster, ev
     in_mercator = [shapely.transform(g, lambda c: np.column_stack(mercator.transform(c[:, 0], c[:, 1])))
                    for g in (PARCELS["a"], PARCELS["b"])]
     frame = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=in_mercator, crs=3857)
-    geometries = vector.vector_cube(vector.features_of(frame, "test", "geometries"))
+    geometries = vector_cube.vector_cube(vector_cube.features_of(frame, "test", "geometries"))
     result = vector.aggregate_spatial(cube, geometries, reducer(evaluator, "mean"))
-    assert vector.cube_crs(result, "geometry").to_epsg() == 3857
+    assert vector_cube.cube_crs(result, "geometry").to_epsg() == 3857
     assert result.geometry.values[0].equals(in_mercator[0])
     # the reprojected polygon's edges are straight in UTM only approximately: compare with its UTM original
     want = numpy_statistic(expected, PARCELS["b"], np.mean)
@@ -213,7 +215,7 @@ def test_the_result_is_a_vector_cube_with_properties_for_the_output_formats(rast
     result = vector.aggregate_spatial(cube, feature_collection(PARCELS), reducer(evaluator, "mean"))
     assert result.dims == ("geometry", "t", "bands")
     assert [dimension_type(result, d) for d in result.dims] == ["geometry", "temporal", "bands"]
-    assert vector.cube_crs(result, "geometry").to_epsg() == 4326
+    assert vector_cube.cube_crs(result, "geometry").to_epsg() == 4326
     assert list(result["name"].values) == list(PARCELS)
     assert result["rank"].dtype == np.int64
     csv = tmp_path / "out.csv"
@@ -285,7 +287,7 @@ def test_five_thousand_parcels_aggregate_quickly(evaluator):
                                                  rng.uniform(NORTH - RES * size, NORTH, 5000)]))
     parcels = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=extent)), extent)
     frame = gpd.GeoDataFrame({"parcel": np.arange(len(parcels))}, geometry=shapely.buffer(parcels, -5), crs=32632)
-    geometries = vector.vector_cube(vector.features_of(frame, "test", "geometries"))
+    geometries = vector_cube.vector_cube(vector_cube.features_of(frame, "test", "geometries"))
     started = time.perf_counter()
     result = vector.aggregate_spatial(cube, geometries, reducer(evaluator, "mean")).compute()
     elapsed = time.perf_counter() - started
@@ -320,26 +322,26 @@ PLACES = {"type": "FeatureCollection", "features": [
 
 
 def test_load_geojson_without_properties_is_one_dimensional_and_keeps_them_as_coordinates():
-    cube = vector.load_geojson(PLACES)
+    cube = vector_files.load_geojson(PLACES)
     assert cube.dims == ("geometry",)
-    assert vector.cube_crs(cube, "geometry").to_epsg() == 4326
+    assert vector_cube.cube_crs(cube, "geometry").to_epsg() == 4326
     assert list(cube["crop"].values) == ["maize", "wheat"]
     assert list(cube["id"].values) == ["f1", "f2"]
 
 
 def test_load_geojson_scalar_properties_become_labels():
-    cube = vector.load_geojson(PLACES, ["area", "crop"])
+    cube = vector_files.load_geojson(PLACES, ["area", "crop"])
     assert cube.dims == ("geometry", "properties")
     assert dimension_type(cube, "properties") == "other"
     assert list(cube["properties"].values) == ["area", "crop"]
     assert cube.values[0].tolist() == [2.5, "maize"]
     assert cube.values[1, 0] is None
-    single = vector.load_geojson(PLACES, ["area"])
+    single = vector_files.load_geojson(PLACES, ["area"])
     assert single.values[:, 0].tolist()[0] == 2.5 and np.isnan(single.values[1, 0])
 
 
 def test_load_geojson_array_property_gives_index_labels_padded_with_nodata():
-    cube = vector.load_geojson(PLACES, ["obs"])
+    cube = vector_files.load_geojson(PLACES, ["obs"])
     assert list(cube["properties"].values) == [0, 1, 2]
     np.testing.assert_array_equal(cube.values, [[1, 2, 3], [4, np.nan, np.nan]])
 
@@ -347,9 +349,9 @@ def test_load_geojson_array_property_gives_index_labels_padded_with_nodata():
 def test_load_geojson_refuses_geometry_collections_and_unknown_properties():
     collection = {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [1, 2]}]}
     with pytest.raises(OpenEOError, match="GeometryCollection"):
-        vector.load_geojson(collection)
+        vector_files.load_geojson(collection)
     with pytest.raises(OpenEOError, match="nope"):
-        vector.load_geojson(PLACES, ["nope"])
+        vector_files.load_geojson(PLACES, ["nope"])
 
 
 # --- load_url ------------------------------------------------------------------------------------
@@ -373,9 +375,9 @@ def test_load_url_reads_vector_files_over_http(http_folder, fmt, name):
         frame.to_parquet(folder / name)
     else:
         frame.to_file(folder / name, driver=fmt, engine="pyogrio")
-    cube = vector.load_url(f"{root}/{name}", fmt.lower(), env=ProcessEnv(collections=None))
+    cube = vector_files.load_url(f"{root}/{name}", fmt.lower(), env=ProcessEnv(collections=None))
     assert cube.sizes["geometry"] == 2
-    assert vector.cube_crs(cube, "geometry").to_epsg() == 32632
+    assert vector_cube.cube_crs(cube, "geometry").to_epsg() == 32632
     wheat = list(cube["crop"].values).index("wheat")  # FlatGeobuf stores features in spatial-index order
     assert sorted(cube["crop"].values) == ["maize", "wheat"]
     assert cube.geometry.values[wheat].equals(PARCELS["b"])
@@ -385,18 +387,18 @@ def test_load_url_refuses_local_paths_and_unsuitable_files(http_folder):
     folder, root = http_folder
     env = ProcessEnv(collections=None)
     with pytest.raises(OpenEOError, match="http"):
-        vector.load_url(str(folder / "x.geojson"), "GeoJSON", env=env)
+        vector_files.load_url(str(folder / "x.geojson"), "GeoJSON", env=env)
     (folder / "not.gpkg").write_text("hello")
     with pytest.raises(OpenEOError) as error:
-        vector.load_url(f"{root}/not.gpkg", "GPKG", env=env)
+        vector_files.load_url(f"{root}/not.gpkg", "GPKG", env=env)
     assert error.value.code == "FormatUnsuitable"
     with pytest.raises(OpenEOError, match="GeoJSON, Parquet"):
-        vector.load_url(f"{root}/not.gpkg", "Shapefile", env=env)
+        vector_files.load_url(f"{root}/not.gpkg", "Shapefile", env=env)
 
 
 # --- geometry processes --------------------------------------------------------------------------
 def test_vector_buffer_needs_meters_and_keeps_properties():
-    cube = vector.load_geojson(PLACES)
+    cube = vector_files.load_geojson(PLACES)
     with pytest.raises(OpenEOError) as error:
         vector.vector_buffer(cube, 10)
     assert error.value.code == "UnitMismatch"
@@ -410,9 +412,9 @@ def test_vector_buffer_needs_meters_and_keeps_properties():
 
 
 def test_vector_reproject_changes_the_crs_of_the_geometries_only():
-    cube = vector.load_geojson(PLACES, ["area"])
+    cube = vector_files.load_geojson(PLACES, ["area"])
     moved = vector.vector_reproject(cube, 32632)
-    assert vector.cube_crs(moved, "geometry").to_epsg() == 32632
+    assert vector_cube.cube_crs(moved, "geometry").to_epsg() == 32632
     assert moved.geometry.values[0].x == pytest.approx(TO_WGS84.transform(11.3, 46.5, direction="INVERSE")[0])
     assert dimension_type(moved, "geometry") == "geometry"
     np.testing.assert_array_equal(moved.values, cube.values)
@@ -422,8 +424,8 @@ def test_vector_reproject_changes_the_crs_of_the_geometries_only():
 
 
 def test_filter_vector_keeps_the_geometries_in_relation_to_the_union():
-    cube = vector.load_geojson(PLACES)
-    area = vector.load_geojson({"type": "Polygon", "coordinates": [[[11.2, 46.4], [11.4, 46.4], [11.4, 46.6],
+    cube = vector_files.load_geojson(PLACES)
+    area = vector_files.load_geojson({"type": "Polygon", "coordinates": [[[11.2, 46.4], [11.4, 46.4], [11.4, 46.6],
                                                                     [11.2, 46.6], [11.2, 46.4]]]})
     assert list(vector.filter_vector(cube, area)["crop"].values) == ["maize"]
     assert list(vector.filter_vector(cube, area, "disjoint")["crop"].values) == ["wheat"]
@@ -448,7 +450,7 @@ def test_vector_to_raster_paints_the_values_of_each_parcel(raster, evaluator):
 
 def test_vector_to_raster_makes_properties_bands(raster):
     _, cube = raster
-    loaded = vector.load_geojson(feature_collection({"b": PARCELS["b"]}), ["rank"])
+    loaded = vector_files.load_geojson(feature_collection({"b": PARCELS["b"]}), ["rank"])
     painted = vector.vector_to_raster(loaded, cube)
     assert painted.dims == ("properties", "y", "x")
     assert dimension_type(painted, "properties") == "bands"
@@ -457,6 +459,6 @@ def test_vector_to_raster_makes_properties_bands(raster):
 
 
 def test_processes_are_registered_and_input_formats_are_json(evaluator):
-    for process_id in vector.PROCESSES:
+    for process_id in {**vector.PROCESSES, **vector_files.PROCESSES}:
         assert process_id in evaluator.registry
-    assert set(json.loads(json.dumps(vector.INPUT_FORMATS))) == {"GeoJSON", "Parquet", "GPKG", "FlatGeobuf"}
+    assert set(json.loads(json.dumps(vector_files.INPUT_FORMATS))) == {"GeoJSON", "Parquet", "GPKG", "FlatGeobuf"}

@@ -12,9 +12,9 @@ import shapely
 import xarray as xr
 import xvec  # noqa: F401  (registers the .xvec accessor)
 
-from processes.cube import with_dimension_type
 from processes.formats import get_output_format
 from processes.formats.json import to_json_value
+from processes.model.raster_cube import with_dimension_type
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_netcdf_of_a_vector_cube_round_trips_with_xvec(profiles, tmp_path):
 
 
 def test_raster_formats_refuse_vector_cubes(profiles, tmp_path):
-    from processes.errors import OpenEOError
+    from processes.core.errors import OpenEOError
 
     with pytest.raises(OpenEOError, match="GTiff"):
         write("GTiff", profiles, tmp_path)

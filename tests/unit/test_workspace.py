@@ -7,7 +7,7 @@ import io
 import pytest
 
 from backend.workspace import Workspace
-from processes.errors import FileNotFound, FileOperationUnsupported, FilePathInvalid, FileSizeExceeded
+from processes.core.errors import FileNotFound, FileOperationUnsupported, FilePathInvalid, FileSizeExceeded
 
 
 @pytest.fixture

@@ -18,15 +18,15 @@ from affine import Affine
 from rasterio.transform import from_origin
 from shapely.geometry import mapping
 
-from processes import vector
-from processes.coverage import coverage_fractions
-from processes.cube import new_cube
-from processes.env import ProcessEnv
-from processes.errors import OpenEOError
-from processes.graph import Callback, Evaluator, ProcessGraph
-from processes.processing_parameters import ProcessingOptions
-from processes.registry import build_registry
-from processes.zonal_reduce import quantile_of_sorted
+from processes.core.env import ProcessEnv
+from processes.core.errors import OpenEOError
+from processes.core.graph import Callback, Evaluator, ProcessGraph
+from processes.core.processing_parameters import ProcessingOptions
+from processes.library import vector
+from processes.model.raster_cube import new_cube
+from processes.process_table import build_registry
+from processes.zonal.coverage import coverage_fractions
+from processes.zonal.reduce import quantile_of_sorted
 
 WEST, NORTH, RES = 600000.0, 5030000.0, 10.0
 HEIGHT, WIDTH = 60, 80

@@ -1,0 +1,87 @@
+"""The evaluation environment: everything a process may need besides its arguments.
+
+One :class:`ProcessEnv` is made per evaluation (a ``/result`` request, a batch job, a
+``/validation`` call, a map tile). Only the environment differs between those uses; the evaluator
+and the processes are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pystac
+
+from processes.core.processing_parameters import ProcessingOptions
+
+
+class CollectionHandle(Protocol):
+    """One loadable collection (a static STAC collection or a STAC API collection)."""
+
+    id: str
+
+    def stac_collection(self) -> dict[str, Any]:
+        """The collection's STAC document (as a dict)."""
+        ...
+
+    def search(
+        self,
+        bbox: tuple[float, float, float, float] | None,
+        interval: tuple[str | None, str | None] | None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> list[pystac.Item]:
+        """Items intersecting ``bbox`` (WGS84 lon/lat) whose datetime is in ``[start, end)``."""
+        ...
+
+
+class CollectionSource(Protocol):
+    def get(self, collection_id: str) -> CollectionHandle:
+        """The collection, or ``CollectionNotFound`` naming the collections that exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of one evaluation."""
+
+    max_pixels: int | None = None
+    """Most pixels (values) a loaded cube may have; None for no limit (batch jobs)."""
+    max_items: int | None = None
+    """Most STAC items one load may stack."""
+
+
+def log_to_python_logging(level: str, message: str, data: Mapping[str, Any]) -> None:
+    """Default sink for user-visible log entries (``inspect``): the server log."""
+    logging.getLogger("terracube.user").log(
+        getattr(logging, level.upper(), logging.INFO), "%s %s", message, dict(data)
+    )
+
+
+@dataclass(frozen=True)
+class ProcessEnv:
+    """The environment of one evaluation."""
+
+    collections: CollectionSource
+    """Where ``load_collection`` finds collections."""
+    user_id: str | None = None
+    """The authenticated user, if any."""
+    limits: Limits = field(default_factory=Limits)
+    """Size limits (sync requests have some, batch jobs none)."""
+    work_dir: Path | None = None
+    """A private scratch folder for this evaluation."""
+    validate_only: bool = False
+    """True for ``/validation``: build the lazy result, never compute."""
+    user_processes: Callable[[str], Mapping[str, Any] | None] | None = None
+    """The requesting user's stored process definitions by id (``/process_graphs``), if any."""
+    user_file: Callable[[str], Path] | None = None
+    """Resolves a path in the requesting user's workspace (``/files``) to a local file, refusing paths
+    outside it (``FilePathInvalid``) and missing files (``FileNotFound``); None where there is no user."""
+    loads: list[dict[str, Any]] = field(default_factory=list)
+    """What the loading processes stacked (collection, items, values): the basis of job estimates."""
+    log: Callable[[str, str, Mapping[str, Any]], None] = log_to_python_logging
+    """Where user-visible log entries go: ``log(level, message, data)`` (batch jobs: the job's log)."""
+    options: ProcessingOptions = field(default_factory=ProcessingOptions)
+    """The processing parameters in force (``options["aggregate_spatial_pixels"]``)."""

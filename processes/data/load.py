@@ -1,0 +1,412 @@
+"""Loading data: ``load_collection`` from the back-end's STAC catalog.
+
+The pipeline: check the arguments → search the collection's items (bbox in WGS84, left-closed time
+interval, property filters) → stack them lazily with stackstac on the collection's native grid
+(pixel-centre coordinates, float32 with NaN as nodata, digital numbers as stored: no rescaling) →
+mosaic items of the same day → cut to the pixels whose centres lie in the extent → openEO
+dimension names and types. Nothing is read from the rasters here; reading happens per chunk when a
+result is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyproj
+import pystac
+import stackstac
+import xarray as xr
+
+from processes.core.env import CollectionHandle, ProcessEnv
+from processes.core.errors import NoDataAvailable, ProcessGraphComplexity, parameter_invalid
+from processes.data.cog_reader import AlignedReader
+from processes.data.direct_mosaic import direct_mosaic
+from processes.data.stac_sources import StacApiCollection, StaticCollection, item_for_stacking
+from processes.data.stack_blocks import block_chunks, mosaic_same_day, pixel_edges, spatial_chunks
+from processes.model.geometry import (
+    WGS84,
+    BoundingBox,
+    bbox_of,
+    geojson_geometries,
+    geometry_mask,
+    is_geojson,
+    parse_bbox,
+    polygons_only,
+    reproject_geometries,
+)
+from processes.model.intervals import parse_interval
+from processes.model.raster_cube import new_cube, with_band_metadata
+
+
+def load_collection(
+    id: str,
+    spatial_extent: Any,
+    temporal_extent: Any,
+    bands: list[str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    env: ProcessEnv,
+) -> xr.DataArray:
+    collection = env.collections.get(id)
+    return stack_collection(
+        collection, "load_collection", spatial_extent, temporal_extent, bands, properties, env=env,
+        hint=f"Check the extents against GET /collections/{id}.",
+    )
+
+
+def _pixel_size(cube: xr.DataArray) -> tuple[float, float] | None:
+    try:
+        return cube.rio.resolution()
+    except Exception:  # rioxarray can't tell from a single pixel without a stored transform
+        return None
+
+
+def stack_collection(
+    collection: CollectionHandle,
+    process: str,
+    spatial_extent: Any,
+    temporal_extent: Any,
+    bands: list[str] | None,
+    properties: Mapping[str, Any] | None,
+    *,
+    env: ProcessEnv,
+    hint: str = "",
+) -> xr.DataArray:
+    """The lazy cube of a collection's items within the extents (the pipeline of the module docstring)."""
+    id = collection.id
+    metadata = collection.stac_collection()
+    band_table = collection_bands(metadata)
+    if not band_table:
+        band_table = _bands_from_assets(collection.search(None, None))
+    selected = _select_bands(id, bands, band_table, process)
+
+    bbox, polygons = _spatial_filter(spatial_extent, process)
+    interval = parse_interval(temporal_extent, process, "temporal_extent")
+    conditions = _property_conditions(properties, process)
+
+    search_bbox = bbox.to_crs(WGS84).bounds if bbox is not None else None
+    items = collection.search(search_bbox, interval, conditions)
+    if not items:
+        raise NoDataAvailable(
+            f"No data in collection '{id}' for the requested extent"
+            f"{' ' + _describe_extent(bbox, interval)}. {hint}".rstrip()
+        )
+    if env.limits.max_items is not None and len(items) > env.limits.max_items:
+        raise ProcessGraphComplexity(
+            f"The request would stack {len(items)} items of '{id}' (limit {env.limits.max_items} for "
+            "synchronous processing). Narrow the extents or use a batch job."
+        )
+
+    crs = _native_crs(metadata, items)
+    assets = [band_table[b]["asset"] for b in selected]
+    resolution = _resolution(items, assets, metadata)
+    bounds = None
+    native_geoms = reproject_geometries(polygons, WGS84, crs) if polygons is not None else None
+    if bbox is not None:
+        # for polygons, the bbox of the reprojected polygons is tighter than the reprojected bbox
+        native = bbox_of(native_geoms, crs) if native_geoms is not None else bbox.to_crs(crs)
+        bounds = pixel_edges(native, resolution)
+
+    stacking = [item_for_stacking(item) for item in items]
+    chunks = block_chunks(items, len(assets), spatial_chunks(items, assets, resolution, bounds))
+    options = dict(assets=assets, epsg=crs.to_epsg(), resolution=resolution, bounds=bounds,
+                   snap_bounds=bounds is None, xy_coords="center", dtype="float32", fill_value=np.float32(np.nan),
+                   rescale=False, properties=False, band_coords=False, reader=AlignedReader)
+    try:
+        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+    except ValueError:
+        # stackstac drops items whose assets miss the bounds, so the day blocks computed from the
+        # search results may not add up: then one item per block (the mosaic copes with both)
+        chunks = (1, *chunks[1:])
+        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+    direct = direct_mosaic(stacked, stacking, assets, crs.to_epsg(), resolution, chunks)
+    stacked = direct if direct is not None else mosaic_same_day(stacked)
+    if bbox is not None:
+        stacked = stacked.sel(x=slice(native.west, native.east), y=slice(native.north, native.south))
+    if stacked.sizes["x"] == 0 or stacked.sizes["y"] == 0:
+        raise NoDataAvailable(
+            f"The spatial extent selects no pixel of collection '{id}': it is smaller than a pixel."
+        )
+
+    cube = new_cube(
+        stacked.data,
+        {
+            "t": ("temporal", stacked["time"].values),
+            "bands": ("bands", selected),
+            "y": ("spatial", stacked["y"].values),
+            "x": ("spatial", stacked["x"].values),
+        },
+        crs=crs,
+        name=id,
+    )
+    cube = with_band_metadata(cube, {b: band_table[b]["meta"] for b in selected})
+    if native_geoms is not None:
+        mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:],
+                             resolution=_pixel_size(cube))
+        cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
+    _check_size(cube, env, id)
+    env.loads.append({"collection": id, "items": len(items), "values": int(cube.size), "shape": dict(cube.sizes)})
+    return cube
+
+
+def load_stac(
+    url: str,
+    spatial_extent: Any = None,
+    temporal_extent: Any = None,
+    bands: list[str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    env: ProcessEnv,
+) -> xr.DataArray:
+    """Load from any STAC resource over HTTP(S): a static catalog, collection or item, or a STAC API collection.
+
+    Local paths are refused: they would let a user read files of the server.
+    """
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise parameter_invalid(
+            "load_stac", "url", f"'{url}' is not an http(s) URL; load_stac reads STAC documents over HTTP(S)."
+        )
+    collection = open_stac_url(url)
+    return stack_collection(collection, "load_stac", spatial_extent, temporal_extent, bands, properties, env=env)
+
+
+def open_stac_url(url: str) -> CollectionHandle:
+    """The STAC resource at ``url`` as one collection handle."""
+    if "/collections/" in url and not url.endswith(".json") and "/items/" not in url:
+        return StacApiCollection(url)
+    try:
+        document = pystac.read_file(url)
+    except Exception as exc:
+        raise parameter_invalid("load_stac", "url", f"cannot read a STAC document at '{url}': {exc}") from None
+    if isinstance(document, pystac.Collection):
+        if next(iter(document.get_items()), None) is None and document.assets:
+            return StaticCollection(_collection_of_assets(document, url), url)
+        return StaticCollection(document, url)
+    if isinstance(document, pystac.Item):
+        items = [document]
+    elif isinstance(document, pystac.Catalog):
+        items = list(document.get_items(recursive=True))
+    else:
+        raise parameter_invalid("load_stac", "url", f"'{url}' is a STAC {type(document).__name__}, not loadable.")
+    if not items:
+        raise NoDataAvailable(f"The STAC resource '{url}' holds no items.")
+    open_interval: list[list[datetime | None]] = [[None, None]]
+    holder = pystac.Collection(
+        id=items[0].collection_id or document.id,
+        description=f"Items of {url}",
+        extent=pystac.Extent(
+            pystac.SpatialExtent([list(items[0].bbox or [-180, -90, 180, 90])]),
+            pystac.TemporalExtent(open_interval),
+        ),
+    )
+    for item in items:
+        clone = item.clone()
+        if item.get_self_href():
+            clone.make_asset_hrefs_absolute()  # in place (pystac types its result as Assets, not Item)
+        holder.add_item(clone)
+    return StaticCollection(holder, url)
+
+
+def _collection_of_assets(document: pystac.Collection, url: str) -> pystac.Collection:
+    """openEO batch results: a Collection whose assets are the files. One item per (single-band) asset."""
+    holder = pystac.Collection(id=document.id, description=document.description, extent=document.extent)
+    fallback_time = document.extent.temporal.intervals[0][0]
+    band_names = set()
+    for key, asset in document.assets.items():
+        fields = asset.extra_fields
+        bands = fields.get("eo:bands") or [{}]
+        if len(bands) != 1 or not fields.get("proj:transform"):
+            raise parameter_invalid(
+                "load_stac", "url",
+                f"asset '{key}' of '{url}' holds {len(bands)} bands or no proj:transform; only single-band "
+                "assets with projection metadata can be loaded from collection-level assets.",
+            )
+        name = bands[0].get("name") or "result"
+        band_names.add(name)
+        when = fields.get("datetime")
+        stamp = pystac.utils.str_to_datetime(when) if when else fallback_time
+        west, south, east, north = fields["proj:bbox"]
+        item = pystac.Item(
+            id=key,
+            geometry=None,
+            bbox=list(document.extent.spatial.bboxes[0]),
+            datetime=stamp,
+            properties={"proj:epsg": fields.get("proj:epsg"), "proj:shape": fields.get("proj:shape"),
+                        "proj:transform": fields.get("proj:transform"), "proj:bbox": [west, south, east, north]},
+        )
+        item.add_asset(name, pystac.Asset(href=pystac.utils.make_absolute_href(asset.href, url),
+                                          media_type=asset.media_type, roles=["data"],
+                                          extra_fields={"eo:bands": bands}))
+        holder.add_item(item)
+    holder.summaries = pystac.Summaries({"eo:bands": [{"name": n} for n in sorted(band_names)]})
+    holder.extra_fields["item_assets"] = {n: {"eo:bands": [{"name": n}]} for n in band_names}
+    return holder
+
+
+# --- collection metadata --------------------------------------------------------------------------
+def collection_bands(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{band name: {"asset": asset key, "meta": {common_name, center_wavelength, …}}}`` in order.
+
+    Bands come from ``summaries["eo:bands"]`` (or ``bands``) matched to ``item_assets``; assets
+    holding one band are addressed by that band's name, others by their key.
+    """
+    item_assets = metadata.get("item_assets") or {}
+    by_band: dict[str, str] = {}
+    for key, asset in item_assets.items():
+        asset_bands = asset.get("eo:bands") or asset.get("bands") or []
+        if len(asset_bands) == 1 and "name" in asset_bands[0]:
+            by_band[asset_bands[0]["name"]] = key
+    summaries = metadata.get("summaries") or {}
+    listed = summaries.get("eo:bands") or summaries.get("bands") or []
+    table: dict[str, dict[str, Any]] = {}
+    for band in listed:
+        name = band.get("name")
+        if not name:
+            continue
+        asset = by_band.get(name) or (name if name in item_assets or not item_assets else None)
+        if asset is None:
+            continue
+        meta = {k: band[k] for k in ("common_name", "center_wavelength", "full_width_half_max") if k in band}
+        table[name] = {"asset": asset, "meta": meta}
+    if not table:
+        dims = metadata.get("cube:dimensions") or {}
+        for dim in dims.values():
+            if dim.get("type") == "bands":
+                for name in dim.get("values", []):
+                    table[name] = {"asset": name, "meta": {}}
+    return table
+
+
+def _select_bands(collection_id: str, bands: Any, table: dict[str, dict[str, Any]], process: str) -> list[str]:
+    if bands is None:
+        if not table:
+            raise parameter_invalid(process, "bands", f"collection '{collection_id}' declares no bands in its metadata.")
+        return list(table)
+    if not isinstance(bands, list) or not bands or not all(isinstance(b, str) for b in bands):
+        raise parameter_invalid(process, "bands", "expected a non-empty list of band names or null.")
+    by_common: dict[str, str] = {}
+    for name, info in table.items():
+        common = info["meta"].get("common_name")
+        if common:
+            by_common.setdefault(common, name)
+    selected = []
+    for band in bands:
+        if band in table:
+            selected.append(band)
+        elif band in by_common:
+            selected.append(by_common[band])
+        else:
+            raise parameter_invalid(
+                process, "bands", f"band '{band}' is not in collection '{collection_id}'; it has {', '.join(table)}."
+            )
+    return selected
+
+
+def _bands_from_assets(items: list) -> dict[str, dict[str, Any]]:
+    """Bands of sources without band metadata: each data asset (a raster) is a band named by its key."""
+    table: dict[str, dict[str, Any]] = {}
+    for item in items[:20]:
+        for key, asset in item.assets.items():
+            roles = asset.roles or ["data"]
+            is_raster = "tiff" in (asset.media_type or "image/tiff") or str(asset.href).lower().endswith((".tif", ".tiff"))
+            if "data" in roles and is_raster and key not in table:
+                eo = asset.extra_fields.get("eo:bands") or [{}]
+                meta = {k: eo[0][k] for k in ("common_name", "center_wavelength") if k in eo[0]}
+                table[key] = {"asset": key, "meta": meta}
+    return table
+
+
+def _native_crs(metadata: Mapping[str, Any], items: list) -> pyproj.CRS:
+    dims = metadata.get("cube:dimensions") or {}
+    for dim in dims.values():
+        if dim.get("type") == "spatial" and dim.get("reference_system") is not None:
+            ref = dim["reference_system"]
+            if not isinstance(ref, dict):
+                return pyproj.CRS.from_user_input(ref)
+    codes = []
+    for item in items:
+        props = item.properties
+        code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
+        if code:
+            codes.append(code)
+    if not codes:
+        return WGS84
+    most_common = pd.Series(codes).value_counts().index[0]
+    return pyproj.CRS.from_user_input(most_common)
+
+
+def _resolution(items: list, assets: list[str], metadata: Mapping[str, Any]) -> float:
+    """The finest pixel size among the requested assets (all bands are stacked on that grid)."""
+    sizes = []
+    for item in items[:50]:
+        for key in assets:
+            asset = item.assets.get(key)
+            transform = (asset.extra_fields.get("proj:transform") if asset else None) or item.properties.get(
+                "proj:transform"
+            )
+            if transform:
+                sizes.append(abs(float(transform[0])))
+    if sizes:
+        return min(sizes)
+    dims = metadata.get("cube:dimensions") or {}
+    steps = [d.get("step") for d in dims.values() if d.get("type") == "spatial" and d.get("step")]
+    if steps:
+        return float(min(steps))
+    raise parameter_invalid(
+        "load_collection", "id", "the collection's items carry no proj:transform and no cube:dimensions step."
+    )
+
+
+# --- arguments -----------------------------------------------------------------------------------
+def _spatial_filter(extent: Any, process: str) -> tuple[BoundingBox | None, list | None]:
+    if extent is None:
+        return None, None
+    if is_geojson(extent):
+        geoms = polygons_only(geojson_geometries(extent, process, "spatial_extent"), process, "spatial_extent")
+        return bbox_of(geoms, WGS84), geoms
+    return parse_bbox(extent, process, "spatial_extent"), None
+
+
+def _property_conditions(properties: Any, process: str) -> dict[str, Any] | None:
+    if not properties:
+        return None
+    if not isinstance(properties, Mapping):
+        raise parameter_invalid(process, "properties", "expected an object of property filters.")
+    conditions = {}
+    for name, callback in properties.items():
+        if not callable(callback):
+            raise parameter_invalid(process, "properties", f"the filter for '{name}' must be a process graph.")
+
+        def condition(value: Any, _callback=callback) -> bool:
+            return value is not None and _callback(value=value) is True
+
+        conditions[name] = condition
+    return conditions
+
+
+def _describe_extent(bbox: BoundingBox | None, interval: tuple[str | None, str | None] | None) -> str:
+    parts = []
+    if bbox is not None:
+        parts.append(f"bbox {list(bbox.bounds)} (EPSG:{bbox.crs.to_epsg()})")
+    if interval is not None:
+        parts.append(f"time [{interval[0]}, {interval[1]})")
+    return " and ".join(parts)
+
+
+
+
+def _check_size(cube: xr.DataArray, env: ProcessEnv, collection_id: str) -> None:
+    limit = env.limits.max_pixels
+    if limit is not None and cube.size > limit:
+        raise ProcessGraphComplexity(
+            f"Loading '{collection_id}' with these extents gives {cube.size:,} values "
+            f"({' × '.join(f'{d} {n}' for d, n in cube.sizes.items())}); synchronous requests are limited to "
+            f"{limit:,}. Narrow the spatial/temporal extent or the bands, or run it as a batch job."
+        )
+
+
+PROCESSES = {"load_collection": load_collection, "load_stac": load_stac}
