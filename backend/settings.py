@@ -68,6 +68,14 @@ class Settings:
     (``TERRACUBE_JOB_HEARTBEAT_TIMEOUT_SECONDS``)."""
     result_link_ttl_seconds: int = 7 * 86_400
     """Lifetime of the signed result download links (``TERRACUBE_RESULT_LINK_TTL_SECONDS``)."""
+    job_max_pixels: int = 2_000_000_000_000
+    """Most values one ``load_collection`` may give in a batch job or an estimate
+    (``TERRACUBE_JOB_MAX_PIXELS``); bigger requests are refused before anything is built."""
+    max_request_mb: int = 64
+    """Largest request body the API accepts, in MiB (``TERRACUBE_MAX_REQUEST_MB``); larger ones get 413."""
+    worker_max_mb: int = 6144
+    """Memory ceiling of one API worker process, in MiB (``TERRACUBE_WORKER_MAX_MB``): a worker whose
+    resident memory passes it is recycled (its requests fail, the server keeps serving)."""
 
     @property
     def demo_dir(self) -> Path:
@@ -154,7 +162,8 @@ def _convert(name: str, value: Any) -> Any:
     var = f"TERRACUBE_{name.upper()}"
     try:
         if name in ("port", "token_ttl_seconds", "sync_max_pixels", "sync_timeout_seconds", "workers", "threads",
-                    "max_running_jobs", "result_link_ttl_seconds", "job_heartbeat_timeout_seconds"):
+                    "max_running_jobs", "result_link_ttl_seconds", "job_heartbeat_timeout_seconds",
+                    "job_max_pixels", "max_request_mb", "worker_max_mb"):
             return int(value)
         if name == "data_dir":
             return Path(value)
