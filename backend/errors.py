@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -22,11 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def error_response(error: OpenEOError, error_id: str | None = None):
-    error_id = error_id or uuid.uuid4().hex
-    body = {"id": error_id, "code": error.code, "message": error.message, "links": []}
+    error_id = error_id or getattr(error, "reference", None) or uuid.uuid4().hex
+    body: dict[str, Any] = {"id": error_id, "code": error.code, "message": error.message, "links": []}
     if error.node_id is not None:
         body["node_id"] = error.node_id  # not in the schema's required fields; helps users find the node
-    if error.status >= 500:
+    if error.status >= 500 and getattr(error, "reference", None) is None:  # with a reference: logged already
         log.error("openEO error %s (%s): %s", error_id, error.code, error.message)
     response = jsonify(body)
     response.status_code = error.status

@@ -31,6 +31,11 @@ def process_document(body: Any) -> Any:
     return process if process is not None else body
 
 
+def job_limits(services: Services) -> Limits:
+    """The limits of a batch job (and of its estimate): what one job may load."""
+    return Limits(max_pixels=services.settings.job_max_pixels, scope="a batch job (TERRACUBE_JOB_MAX_PIXELS)")
+
+
 def process_env(
     services: Services,
     user_id: str | None,
@@ -40,11 +45,12 @@ def process_env(
     work_dir: Path | None = None,
     log: Callable[..., None] | None = None,
 ) -> ProcessEnv:
-    """The environment of one evaluation: catalog, the user's stored processes and workspace, limits."""
+    """The environment of one evaluation: catalog, the user's stored processes and workspace, limits
+    (a batch job's unless given)."""
     return ProcessEnv(
         collections=services.catalog,
         user_id=user_id,
-        limits=limits if limits is not None else Limits(),
+        limits=limits if limits is not None else job_limits(services),
         validate_only=validate_only,
         user_processes=functools.partial(services.udps.lookup, user_id),
         user_file=Workspace(services.settings.workspaces_dir, user_id).resolve if user_id else None,

@@ -445,6 +445,9 @@ def _on_alarm(signum: int, frame: Any) -> None:
 def _error_text(error: BaseException) -> str:
     code = error.code if isinstance(error, OpenEOError) else type(error).__name__
     message = " ".join(str(error).split())
+    if error.__cause__ is not None and code == "Internal":  # the server log's cause, here in the report
+        cause = error.__cause__
+        message = f"{type(cause).__name__}: {' '.join(str(cause).split())}"
     return f"{code}: {_clip(message, 140)}" if message else code
 
 

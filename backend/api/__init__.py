@@ -3,25 +3,9 @@ May import the services (``backend.services`` and the modules it holds) and ``pr
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from flask import request
 
-from processes.core.collector import collection_paused
-from processes.core.errors import BadRequest
-
-
-def json_body() -> Any:
-    """The request body as JSON; malformed JSON is a 400 openEO error saying where it broke."""
-    raw = request.get_data(cache=True)
-    if not raw:
-        raise BadRequest("The request body is empty; send a JSON document (Content-Type: application/json).")
-    try:
-        with collection_paused():  # a body of 10,000 inline parcels decodes 3x faster
-            return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+from backend.api.body import json_body
 
 
 def base_url() -> str:
@@ -29,3 +13,6 @@ def base_url() -> str:
     from backend.settings import API_PREFIX
 
     return request.host_url.rstrip("/") + API_PREFIX
+
+
+__all__ = ["base_url", "json_body"]

@@ -21,6 +21,7 @@ from processes.core import processing_parameters
 from processes.core.errors import (
     BadRequest,
     JobNotFinished,
+    JobNotFound,
     NotFound,
     ProcessGraphMissing,
     ResultLinkExpired,
@@ -151,38 +152,50 @@ def job_results(job_id: str):
         return response
     if job.status != "finished":
         raise JobNotFinished(f"Batch job '{job_id}' is {job.status}; results are there once it is finished.")
-    token = _signer().dumps([job.id, user.user_id])
+    token = _signer().dumps(job.id)  # the job id only: the readable part of a token names no user
     return _results_document(job.id, token)
 
 
 @blueprint.get("/results/<token>")
 def signed_results(token: str):
-    job_id, _user_id = _verify(token)
+    job_id = _verify(token)
     return _results_document(job_id, token)
 
 
 @blueprint.get("/results/<token>/<path:filename>")
 def result_asset(token: str, filename: str):
-    job_id, _user_id = _verify(token)
+    job_id = _verify(token)
     path = JobFolder.of(services().settings, job_id).result_file(filename)
     if path is None:
-        raise NotFound(f"Job '{job_id}' has no result file '{filename}'.")
+        raise NotFound(_NO_RESULT)
     return send_file(path, conditional=True)
 
 
-def _verify(token: str) -> tuple[str, str]:
+_NO_RESULT = "No batch job result at this URL (the link is invalid, or the file or job no longer exists)."
+
+
+def _verify(token: str) -> str:
+    """The job id a result link was signed for; the signature is the authority, not a login."""
     try:
-        job_id, user_id = _signer().loads(token, max_age=services().settings.result_link_ttl_seconds)
+        job_id = _signer().loads(token, max_age=services().settings.result_link_ttl_seconds)
     except SignatureExpired:
         raise ResultLinkExpired("The link to the batch job results has expired; request the results again.") from None
     except BadSignature:
-        raise NotFound("No results at this URL (the link is invalid).") from None
-    services().jobs.get(user_id, job_id)  # the job must still exist
-    return job_id, user_id
+        raise NotFound(_NO_RESULT) from None
+    if not isinstance(job_id, str):  # a link of an older format
+        raise NotFound(_NO_RESULT)
+    try:
+        services().jobs.record(job_id)  # the job must still exist
+    except JobNotFound:
+        raise NotFound(_NO_RESULT) from None
+    return job_id
 
 
 def _results_document(job_id: str, token: str):
-    document = read_stac(JobFolder.of(services().settings, job_id).results)
+    try:
+        document = read_stac(JobFolder.of(services().settings, job_id).results)
+    except FileNotFoundError:  # results removed (the job is running again, or was deleted meanwhile)
+        raise NotFound(_NO_RESULT) from None
     root = base_url()
     for name, asset in document["assets"].items():
         asset["href"] = f"{root}/results/{token}/{name}"

@@ -21,7 +21,7 @@ VALUES_PER_SECOND_PER_CORE = 7e6
 
 def estimate(services: Services, process: Any, user_id: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """An estimate of a batch job from what its graph loads (no pixel is read)."""
-    env = process_env(services, user_id, validate_only=True)  # batch: no size limits
+    env = process_env(services, user_id, validate_only=True)  # a batch job's limits
     value = evaluate(services, process, env, "job", parameters)
     values = sum(load["values"] for load in env.loads)
     cores = os.cpu_count() or 1

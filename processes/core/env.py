@@ -51,6 +51,8 @@ class Limits:
     """Most pixels (values) a loaded cube may have; None for no limit (batch jobs)."""
     max_items: int | None = None
     """Most STAC items one load may stack."""
+    scope: str = "this request"
+    """Who sets the limits, for error messages (e.g. "synchronous processing (TERRACUBE_SYNC_MAX_PIXELS)")."""
 
 
 def log_to_python_logging(level: str, message: str, data: Mapping[str, Any]) -> None:

@@ -8,6 +8,8 @@ it. The HTTP layer (``backend/errors.py``) renders any :class:`OpenEOError` as
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import ClassVar
 
 
@@ -38,10 +40,24 @@ def _error(code: str, status: int, doc: str) -> type[OpenEOError]:
 
 # --- general -------------------------------------------------------------------------------------
 class Internal(OpenEOError):
-    """An unexpected server error; the message names what failed."""
+    """An unexpected server error; the message names what failed, never the exception's text."""
 
     code = "Internal"
     status = 500
+
+    def __init__(self, message: str, *, node_id: str | None = None, reference: str | None = None):
+        super().__init__(message, node_id=node_id)
+        self.reference = reference
+        """The id under which the server log records the cause; the error document's ``id``."""
+
+
+def unexpected_failure(exc: BaseException, what: str, *, node_id: str | None = None) -> Internal:
+    """An ``Internal`` error for an unexpected exception: the exception and its traceback go to the
+    server log under a fresh reference, the user sees what failed and that reference only."""
+    reference = uuid.uuid4().hex
+    logging.getLogger("terracube.errors").error("unexpected error %s: %s", reference, what, exc_info=exc)
+    return Internal(f"{what} (reference {reference}). The error is logged under this reference; please report "
+                    "it to the back-end's operator.", node_id=node_id, reference=reference)
 
 
 NotFound = _error("NotFound", 404, "The requested resource (URL) does not exist.")
@@ -50,6 +66,7 @@ RequestTimeout = _error("RequestTimeout", 408, "The request took longer than the
 BadRequest = _error("BadRequest", 400, "The request is malformed (e.g. its body is not valid JSON).")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "The HTTP method is not allowed for this URL.")
 ContentTypeInvalid = _error("ContentTypeInvalid", 400, "The media type of the request body is not supported.")
+PayloadTooLarge = _error("PayloadTooLarge", 413, "The request body is larger than the back-end accepts.")
 
 # --- authentication ------------------------------------------------------------------------------
 AuthenticationRequired = _error("AuthenticationRequired", 401, "The request needs an authenticated user.")

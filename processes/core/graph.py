@@ -26,15 +26,17 @@ from typing import Any, cast
 from processes.core.collector import collection_paused
 from processes.core.env import ProcessEnv
 from processes.core.errors import (
-    Internal,
     OpenEOError,
+    ProcessGraphComplexity,
     ProcessGraphInvalid,
     ProcessGraphMissing,
     ProcessParameterInvalid,
     ProcessParameterRequired,
     ProcessParameterUnsupported,
     ProcessUnsupported,
+    unexpected_failure,
 )
+from processes.core.process_document import MAX_NODES, check_node, check_process
 from processes.core.registry import Process, ProcessRegistry
 from processes.core.schema import check_literal
 
@@ -133,9 +135,15 @@ def _skeleton(nodes: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_nodes(nodes: Any, where: str) -> None:
+def _check_nodes(nodes: Any, where: str, counted: list[int]) -> None:
     if not isinstance(nodes, dict) or not nodes:
         raise ProcessGraphInvalid(f"{where}: a process graph must be a non-empty JSON object of nodes.")
+    counted[0] += len(nodes)
+    if counted[0] > MAX_NODES:
+        raise ProcessGraphComplexity(
+            f"The process graph holds more than {MAX_NODES:,} nodes (child graphs included); split the "
+            "work into several requests or store parts as user-defined processes."
+        )
     for node_id, node in nodes.items():
         if not isinstance(node, dict) or not isinstance(node.get("process_id"), str):
             raise ProcessGraphInvalid(
@@ -144,8 +152,9 @@ def _check_nodes(nodes: Any, where: str) -> None:
         args = node.get("arguments", {})
         if not isinstance(args, dict):
             raise ProcessGraphInvalid(f"{where}: 'arguments' of node '{node_id}' must be a JSON object.")
+        check_node(node_id, node, where)
         for child in _child_graphs(args):
-            _check_nodes(child, f"{where}, child graph of node '{node_id}'")
+            _check_nodes(child, f"{where}, child graph of node '{node_id}'", counted)
 
 
 def parse_process_graph(document: Any) -> ProcessGraph:
@@ -154,6 +163,7 @@ def parse_process_graph(document: Any) -> ProcessGraph:
     Raises ``ProcessGraphMissing``/``ProcessGraphInvalid`` with the reason.
     """
     if isinstance(document, dict) and "process_graph" in document:
+        check_process(document)
         nodes = document["process_graph"]
         # Some clients (the JS client given a Builder) nest a whole process one level deeper.
         while isinstance(nodes, dict) and set(nodes) <= {"process_graph", "id", "parameters", "returns"} \
@@ -167,7 +177,7 @@ def parse_process_graph(document: Any) -> ProcessGraph:
         raise ProcessGraphMissing(
             "The request holds no process graph: send {\"process\": {\"process_graph\": {...}}}."
         )
-    _check_nodes(nodes, "process graph")
+    _check_nodes(nodes, "process graph", [0])
     for node in _iter_all_nodes(nodes):
         node.setdefault("arguments", {})
     result = _result_node(nodes)
@@ -176,6 +186,11 @@ def parse_process_graph(document: Any) -> ProcessGraph:
 
     try:
         OpenEOProcessGraph({"process_graph": _skeleton(nodes)})
+    except RecursionError:
+        raise ProcessGraphComplexity(
+            "The process graph's chains of nodes are too long to evaluate; shorten them (e.g. combine steps "
+            "in one child process) or store parts as user-defined processes."
+        ) from None
     except Exception as exc:  # the parser raises bare Exceptions and pydantic errors
         raise ProcessGraphInvalid(f"Invalid process graph: {_parser_message(exc)}") from None
     return ProcessGraph(nodes=nodes, result_node=result)
@@ -330,11 +345,13 @@ class Evaluator:
             result = process.implementation(**kwargs)
         except OpenEOError as err:
             raise err.with_node(node_id) from None
-        except Exception as exc:  # a library error inside a process: say where and what
-            raise Internal(
-                f"Process '{process.id}' (node '{node_id}') failed: {type(exc).__name__}: {exc}",
-                node_id=node_id,
-            ) from exc
+        except RecursionError:
+            raise ProcessGraphComplexity(
+                f"The process graph is nested too deeply to evaluate (at node '{node_id}'); flatten its chains "
+                "of nodes or child processes.", node_id=node_id) from None
+        except Exception as exc:  # a library error inside a process: logged with its traceback, not shown
+            raise unexpected_failure(exc, f"Process '{process.id}' (node '{node_id}') failed unexpectedly",
+                                     node_id=node_id) from exc
         cache[node_id] = result
         return result
 
@@ -374,7 +391,8 @@ class Evaluator:
         key = (process_id, source)
         if key not in self._remote:
             nodes = definition["process_graph"]
-            _check_nodes(nodes, f"process '{process_id}' ({source})")
+            check_process(definition)
+            _check_nodes(nodes, f"process '{process_id}' ({source})", [0])
             graph = ProcessGraph(nodes, _result_node(nodes))
             defaults = parameter_defaults(definition)
             evaluator = self.within(definition)

@@ -26,6 +26,7 @@ from processes.core.errors import NoDataAvailable, ProcessGraphComplexity, param
 from processes.data.cog_reader import AlignedReader
 from processes.data.direct_mosaic import direct_mosaic
 from processes.data.stac_sources import StacApiCollection, StaticCollection, item_for_stacking
+from processes.data.plan import plan_load
 from processes.data.stack_blocks import block_chunks, mosaic_same_day, pixel_edges, spatial_chunks
 from processes.model.geometry import (
     WGS84,
@@ -97,8 +98,8 @@ def stack_collection(
         )
     if env.limits.max_items is not None and len(items) > env.limits.max_items:
         raise ProcessGraphComplexity(
-            f"The request would stack {len(items)} items of '{id}' (limit {env.limits.max_items} for "
-            "synchronous processing). Narrow the extents or use a batch job."
+            f"The request would stack {len(items)} items of '{id}'; {env.limits.scope} allows at most "
+            f"{env.limits.max_items}. Narrow the extents."
         )
 
     crs = _native_crs(metadata, items)
@@ -110,6 +111,8 @@ def stack_collection(
         # for polygons, the bbox of the reprojected polygons is tighter than the reprojected bbox
         native = bbox_of(native_geoms, crs) if native_geoms is not None else bbox.to_crs(crs)
         bounds = pixel_edges(native, resolution)
+    plan = plan_load(id, items, assets, crs, resolution, bounds, env.limits.max_pixels, env.limits.scope)
+    items = plan.items
 
     stacking = [item_for_stacking(item) for item in items]
     chunks = block_chunks(items, len(assets), spatial_chunks(items, assets, resolution, bounds))
@@ -148,7 +151,6 @@ def stack_collection(
         mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:],
                              resolution=_pixel_size(cube))
         cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
-    _check_size(cube, env, id)
     env.loads.append({"collection": id, "items": len(items), "values": int(cube.size), "shape": dict(cube.sizes)})
     return cube
 
@@ -397,16 +399,6 @@ def _describe_extent(bbox: BoundingBox | None, interval: tuple[str | None, str |
     return " and ".join(parts)
 
 
-
-
-def _check_size(cube: xr.DataArray, env: ProcessEnv, collection_id: str) -> None:
-    limit = env.limits.max_pixels
-    if limit is not None and cube.size > limit:
-        raise ProcessGraphComplexity(
-            f"Loading '{collection_id}' with these extents gives {cube.size:,} values "
-            f"({' × '.join(f'{d} {n}' for d, n in cube.sizes.items())}); synchronous requests are limited to "
-            f"{limit:,}. Narrow the spatial/temporal extent or the bands, or run it as a batch job."
-        )
 
 
 PROCESSES = {"load_collection": load_collection, "load_stac": load_stac}

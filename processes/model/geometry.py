@@ -8,6 +8,7 @@ per chunk, so the mask is never held whole in memory).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -26,6 +27,10 @@ from processes.core.errors import parameter_invalid
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
+MAX_PROJECTED_COORDINATE = 1e9
+"""Largest coordinate magnitude accepted in an extent: the Earth's circumference is 4e7 m, so
+anything beyond this is a mistake (or an attempt to overflow the pixel arithmetic)."""
+
 
 @dataclass(frozen=True)
 class BoundingBox:
@@ -36,10 +41,19 @@ class BoundingBox:
     crs: pyproj.CRS
 
     def to_crs(self, crs: pyproj.CRS) -> BoundingBox:
+        """The box around this one in ``crs``; parts outside the target CRS's domain are clipped to
+        its area of use (a world-sized UTM extent becomes the world in WGS84, not infinity)."""
         if pyproj.CRS(crs) == self.crs:
             return self
         transformer = pyproj.Transformer.from_crs(self.crs, crs, always_xy=True)
         west, south, east, north = transformer.transform_bounds(self.west, self.south, self.east, self.north)
+        if not all(map(math.isfinite, (west, south, east, north))):
+            limit = pyproj.CRS(crs).area_of_use
+            area = (limit.west, limit.south, limit.east, limit.north) if limit else (-180.0, -90.0, 180.0, 90.0)
+            to_target = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+            domain = to_target.transform_bounds(*area)
+            west, south, east, north = (v if math.isfinite(v) else d
+                                        for v, d in zip((west, south, east, north), domain, strict=True))
         return BoundingBox(west, south, east, north, pyproj.CRS(crs))
 
     @property
@@ -70,6 +84,10 @@ def parse_bbox(extent: Any, process: str, parameter: str) -> BoundingBox:
         v = extent[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise parameter_invalid(process, parameter, f"'{key}' must be a number, got {v!r}.")
+        if not math.isfinite(v) or abs(v) > MAX_PROJECTED_COORDINATE:
+            raise parameter_invalid(
+                process, parameter, f"'{key}' is {v!r}; coordinates must be finite numbers of the CRS "
+                f"(at most {MAX_PROJECTED_COORDINATE:.0e} in magnitude).")
         values[key] = float(v)
     if values["west"] >= values["east"] or values["south"] >= values["north"]:
         raise parameter_invalid(
@@ -82,6 +100,8 @@ def parse_bbox(extent: Any, process: str, parameter: str) -> BoundingBox:
     bbox = BoundingBox(values["west"], values["south"], values["east"], values["north"], crs)
     if crs.is_geographic and (abs(bbox.south) > 90 or abs(bbox.north) > 90):
         raise parameter_invalid(process, parameter, "latitudes must lie in [-90, 90]; is the CRS right?")
+    if crs.is_geographic and (bbox.west < -360 or bbox.east > 360):
+        raise parameter_invalid(process, parameter, "longitudes must lie in [-180, 180]; is the CRS right?")
     return bbox
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pystac
 import pytest
@@ -121,7 +123,34 @@ def test_empty_temporal_extent_is_an_error(env):
     assert err.value.code == "TemporalExtentEmpty"
 
 
-def test_sync_size_limit_says_use_a_batch_job(env):
-    limited = ProcessEnv(collections=env.collections, limits=Limits(max_pixels=1000))
-    with pytest.raises(ProcessGraphComplexity, match="batch job"):
+def test_size_limit_names_the_limit_and_who_sets_it(env):
+    limited = ProcessEnv(collections=env.collections, limits=Limits(max_pixels=1000, scope="synchronous processing"))
+    with pytest.raises(ProcessGraphComplexity, match="synchronous processing allows at most 1,000"):
         load_collection(LC, BOX, ["2023-05-01", "2023-06-01"], None, env=limited)
+
+
+@pytest.mark.parametrize("extent", [
+    {"west": -2e7, "south": -1e7, "east": 2e7, "north": 1e7, "crs": 32632},
+    {"west": -180, "south": -90, "east": 180, "north": 90},
+])
+def test_a_world_sized_extent_is_refused_before_anything_is_built(env, extent):
+    limited = ProcessEnv(collections=env.collections, limits=Limits(max_pixels=400_000_000))
+    started = time.perf_counter()
+    with pytest.raises(ProcessGraphComplexity, match="400,000,000"):
+        load_collection(LC, extent, ["2023-05-01", "2023-06-01"], None, env=limited)
+    assert time.perf_counter() - started < 5  # generous for CI: it is milliseconds
+
+
+def test_an_extent_just_past_the_data_edge_is_no_data_available(env):
+    # the WGS84 search box of this extent touches the items, their native footprint ends at x = 610240
+    with pytest.raises(NoDataAvailable):
+        load_collection(LC, {"west": 610240, "south": 5034000, "east": 610300, "north": 5035000, "crs": 32632},
+                        ["2023-05-01", "2023-06-01"], ["B04"], env=env)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), -1e308])
+def test_non_finite_or_absurd_coordinates_are_invalid_parameters(env, bad):
+    extent = {"west": bad, "south": 5034000, "east": 610300, "north": 5035000, "crs": 32632}
+    with pytest.raises(OpenEOError) as err:
+        load_collection(LC, extent, ["2023-05-01", "2023-06-01"], ["B04"], env=env)
+    assert err.value.code == "ProcessParameterInvalid" and "finite" in err.value.message
