@@ -69,3 +69,10 @@ def evaluate(services: Services, body: Any, env: ProcessEnv, mode: Mode,
     given = processing_parameters.from_request(body, mode) if parameters is None else dict(parameters)
     env = dataclasses.replace(env, options=ProcessingOptions(mode, given))
     return Evaluator(services.registry, env).evaluate_process(process_document(body))
+
+
+def check(services: Services, body: Any, user_id: str | None, mode: Mode, *,
+          parameters: Mapping[str, Any] | None = None, limits: Limits | None = None) -> None:
+    """Evaluate without computing (``validate_only``): raises the openEO error a run would raise
+    first — an unknown collection, band, process or argument, an extent over the limits."""
+    evaluate(services, body, process_env(services, user_id, limits=limits, validate_only=True), mode, parameters)

@@ -18,7 +18,7 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
-from backend.evaluation import evaluate, process_env
+from backend.evaluation import check, evaluate, process_env
 from backend.services import Services
 from processes.core.env import Limits, ProcessEnv
 from processes.core.errors import OpenEOError, RequestTimeout
@@ -62,8 +62,9 @@ def sync_env(services: Services, user_id: str | None, *, validate_only: bool = F
 
 def validate(services: Services, body: Any, user_id: str | None) -> list[dict[str, str]]:
     """Errors of a process graph as ``[{"code", "message"}]`` (empty when valid); computes nothing."""
+    limits = sync_env(services, user_id).limits
     try:
-        evaluate(services, body, sync_env(services, user_id, validate_only=True), "synchronous")
+        check(services, body, user_id, "synchronous", limits=limits)
     except OpenEOError as err:
         return [{"code": err.code, "message": err.message}]
     return []

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from backend.api import base_url, json_body
+from backend.evaluation import check
 from backend.jobs.estimate import estimate
 from backend.jobs.folder import JobFolder
 from backend.jobs.results import read_stac
@@ -74,10 +75,11 @@ def create_job():
     level = body.get("log_level", "info")
     if level not in ("error", "warning", "info", "debug"):
         raise BadRequest(f"log_level '{level}' is not one of error, warning, info, debug.")
+    parameters = processing_parameters.from_request(body, "job")
+    check(services(), process, user.user_id, "job", parameters=parameters)  # refused now, not when it runs
     job = services().jobs.create(
         user.user_id, process, title=body.get("title"), description=body.get("description"),
-        plan=body.get("plan"), budget=body.get("budget"), log_level=level,
-        parameters=processing_parameters.from_request(body, "job"),
+        plan=body.get("plan"), budget=body.get("budget"), log_level=level, parameters=parameters,
     )
     response = Response(status=201)
     response.headers["Location"] = f"{base_url()}/jobs/{job.id}"
@@ -106,11 +108,13 @@ def update_job(job_id: str):
         raise BadRequest("Send the properties to change as a JSON object, e.g. {\"title\": \"…\"}.")
     given = processing_parameters.from_request(body, "job")
     changes = {k: v for k, v in body.items() if k not in given and k != "job_options"}  # {} changes nothing
-    if "process" in changes:
-        changes["process"] = _process_of(changes)
     store = services().jobs
     if given:
         changes["parameters"] = {**store.get(user.user_id, job_id).parameters, **given}
+    if "process" in changes:
+        changes["process"] = _process_of(changes)
+        parameters = changes.get("parameters") or store.get(user.user_id, job_id).parameters
+        check(services(), changes["process"], user.user_id, "job", parameters=parameters)
     store.update(user.user_id, job_id, changes)
     return Response(status=204)
 

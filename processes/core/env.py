@@ -81,6 +81,9 @@ class ProcessEnv:
     user_file: Callable[[str], Path] | None = None
     """Resolves a path in the requesting user's workspace (``/files``) to a local file, refusing paths
     outside it (``FilePathInvalid``) and missing files (``FileNotFound``); None where there is no user."""
+    node_id: str | None = None
+    """The node whose process is being called: errors raised later, while a writer computes (a
+    failing UDF block), still name it."""
     loads: list[dict[str, Any]] = field(default_factory=list)
     """What the loading processes stacked (collection, items, values): the basis of job estimates."""
     log: Callable[[str, str, Mapping[str, Any]], None] = log_to_python_logging

@@ -340,7 +340,7 @@ class Evaluator:
                      for name, value in raw_arguments.items()}
         kwargs = dict(arguments)
         if process.needs_env:
-            kwargs["env"] = self.env
+            kwargs["env"] = dataclasses.replace(self.env, node_id=node_id)
         try:
             result = process.implementation(**kwargs)
         except OpenEOError as err:

@@ -100,7 +100,7 @@ def run_udf(data: Any, udf: Any, runtime: Any, version: Any = None, context: Any
         )
     key = worker_key(env.user_id, code.source)
     try:
-        return _run_on_cube(data, code, key, context)
+        return _run_on_cube(data, code, key, context, env.node_id)
     except UdfError as err:
         raise openeo_error(err) from None
 
@@ -179,6 +179,7 @@ class _BlockRun:
     resized: int | None  # the axis whose length changes (apply_metadata), or the reduced axis
     resized_length: int | None
     dtype: np.dtype
+    node_id: str | None = None  # the run_udf node, named in the error of a failing block
 
     def __call__(self, block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         location = block_info[0]["array-location"] if block_info else [(0, n) for n in block.shape]
@@ -195,7 +196,8 @@ class _BlockRun:
                 log.info("UDF output: %s", output.rstrip())
             return self._map_back(block, values, dims).astype(self.dtype, copy=False)
         except UdfError as err:
-            raise openeo_error(err) from None
+            error = openeo_error(err)
+            raise (error.with_node(self.node_id) if self.node_id else error) from None
 
     def _map_back(self, block: np.ndarray, values: np.ndarray, dims: list[str]) -> np.ndarray:
         given = ", ".join(f"{d}: {n}" for d, n in zip(dims, values.shape, strict=False))
@@ -232,7 +234,7 @@ class _BlockRun:
                 "apply_dimension": "apply_dimension keeps every dimension"}[self.mode]
 
 
-def _run_on_cube(data: xr.DataArray, code: UdfCode, key: str, context: Any) -> xr.DataArray:
+def _run_on_cube(data: xr.DataArray, code: UdfCode, key: str, context: Any, node_id: str | None) -> xr.DataArray:
     mode, array_name = _calling_process(data)
     names = _udf_names(data, array_name)
     cube = data
@@ -260,7 +262,7 @@ def _run_on_cube(data: xr.DataArray, code: UdfCode, key: str, context: Any) -> x
         key=key, code=code.source, context=context, mode=mode,
         names=tuple(names[d] for d in cube.dims), order=tuple(order),
         coords=tuple(np.asarray(cube[d].values) if d in cube.coords else None for d in cube.dims),
-        resized=resized, resized_length=resized_length, dtype=dtype,
+        resized=resized, resized_length=resized_length, dtype=dtype, node_id=node_id,
     )
     values: np.ndarray | da.Array
     if cube.chunks is None:

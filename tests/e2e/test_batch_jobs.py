@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import openeo
+import openeo.rest
 import pystac
 import pytest
 import rasterio
@@ -71,7 +73,7 @@ def test_execute_batch_with_several_dates_gives_one_cog_per_date(connection, tmp
     assert names == ["result_2023-05-05T103000Z.tif", "result_2023-05-20T103000Z.tif"]
 
 
-def test_failing_job_reports_the_root_cause_in_logs_and_status(connection):
+def test_a_job_that_validation_rejects_is_refused_when_created(connection):
     graph = {
         "load": {"process_id": "load_collection", "arguments": {
             "id": LC, "spatial_extent": EXTENT, "temporal_extent": ["2023-05-01", "2023-06-01"], "bands": ["B04"]}},
@@ -80,13 +82,46 @@ def test_failing_job_reports_the_root_cause_in_logs_and_status(connection):
                 "process_id": "max", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}},
             "result": True},
     }
-    job = connection.create_job(graph)  # raw graph: the client would refuse the unknown dimension itself
+    before = {j["id"] for j in connection.list_jobs()}
+    with pytest.raises(openeo.rest.OpenEoApiError) as err:
+        connection.create_job(graph)  # raw graph: the client would refuse the unknown dimension itself
+    assert err.value.http_status_code == 400 and err.value.code == "DimensionNotAvailable"
+    assert "nope" in err.value.message
+    assert {j["id"] for j in connection.list_jobs()} == before
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"bands": ["B99"]}, "ProcessParameterInvalid"),
+    ({"id": "NO_SUCH_COLLECTION"}, "CollectionNotFound"),
+])
+def test_unknown_bands_and_collections_are_refused_at_creation(live_server, change, code):
+    arguments = {"id": LC, "spatial_extent": EXTENT, "temporal_extent": ["2023-05-01", "2023-06-01"],
+                 "bands": ["B04"], **change}
+    body = {"process": {"process_graph": {"load": {"process_id": "load_collection", "arguments": arguments,
+                                                   "result": True}}}}
+    response = requests.post(f"{live_server.api}/jobs", json=body, headers=live_server.headers(), timeout=30)
+    assert response.status_code in (400, 404) and response.json()["code"] == code
+
+
+FAILING_UDF = """
+import xarray
+
+def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+    raise ValueError("the detector needs band nope")
+"""
+
+
+def test_failing_job_reports_the_root_cause_and_its_node_in_logs_and_status(connection):
+    cube = connection.load_collection(LC, spatial_extent=EXTENT, temporal_extent=["2023-05-01", "2023-06-01"],
+                                      bands=["B04"])
+    job = cube.apply(openeo.UDF(FAILING_UDF)).create_job(out_format="GTiff")
     job.start()
     assert wait_for(job, {"error", "finished"}) == "error"
     errors = [entry for entry in job.logs() if entry["level"] == "error"]
-    assert errors and "DimensionNotAvailable" in errors[0]["message"] and "nope" in errors[0]["message"]
+    assert errors and "UdfFailed" in errors[0]["message"] and "band nope" in errors[0]["message"]
+    assert "node" in errors[0]["message"]
     response = connection.get(f"/jobs/{job.job_id}/results", expected_status=424)
-    assert "nope" in response.json()["message"]
+    assert "band nope" in response.json()["message"]
 
 
 def test_canceled_job_stays_canceled(connection):
