@@ -64,10 +64,15 @@ def _accepts(value: Any) -> str | None:
 
 
 def variable_name(label: Any, taken: set[str]) -> str:
-    """A netCDF/CF variable name for a band label: letters, digits and underscores, starting with a letter."""
+    """A netCDF variable name for a band label: letters, digits and underscores.
+
+    Numbered labels (``0``, ``1``, … as apply_dimension gives them) stay numbers: netCDF-4 allows a
+    leading digit, and readers that turn variables back into a bands dimension get the label itself.
+    A leading underscore is reserved by netCDF, so such labels get a ``b`` in front.
+    """
     name = re.sub(r"[^A-Za-z0-9_]", "_", str(label)) or "band"
-    if not name[0].isalpha():
-        name = f"b{name}" if name[0] == "_" else f"b_{name}"
+    if name[0] == "_":
+        name = f"b{name}"
     base, n = name, 1
     while name in taken:
         n += 1
@@ -130,11 +135,15 @@ def to_dataset(cube: xr.DataArray) -> xr.Dataset:
     ds[x].attrs.update(x_attrs)
     ds[y].attrs.update(y_attrs)
     if crs is not None:
+        # How a file reads back decides whether it has a bands dimension. The official tests (and most
+        # users) read it with open_dataarray, else open_dataset(decode_coords="all").to_dataarray(dim=
+        # "bands"). With a bands dimension, the grid mapping is a variable of its own, as CF and GDAL
+        # write it, so even a one-band file holds two variables and keeps the bands dimension. Without
+        # one, it is listed as a coordinate, so the one variable opens as the 3-D cube it is.
         ds = ds.rio.write_crs(crs).rio.write_grid_mapping()
-        for name in variables:
-            # Listed as coordinate too, so a plain xr.open_dataset (without decode_coords="all") makes
-            # spatial_ref a coordinate and rioxarray finds the CRS.
-            ds[name].encoding["coordinates"] = "spatial_ref"
+        if b is None:
+            for name in variables:
+                ds[name].encoding["coordinates"] = "spatial_ref"
     ds.attrs.update(Conventions="CF-1.8", source="Terracube openEO back-end")
     return ds
 

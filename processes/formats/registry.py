@@ -24,8 +24,10 @@ def _registry(*formats: OutputFormat) -> dict[str, OutputFormat]:
 
 _FORMATS = _registry(gtiff.FORMAT, netcdf.FORMAT, json.FORMAT, vector.CSV, vector.GEOJSON, vector.PARQUET)
 
-# Names other openEO back-ends and GDAL use for the same formats (lower case).
-_ALIASES = {"geotiff": "gtiff", "tiff": "gtiff", "cog": "gtiff", "nc": "netcdf", "geoparquet": "parquet"}
+# Names other openEO back-ends and GDAL use for the same formats, as /file_formats lists them; every
+# name that is accepted is listed, so clients that check names against /file_formats accept them too.
+ALIASES = {"GeoTIFF": "GTiff", "COG": "GTiff", "GeoParquet": "Parquet"}
+_ALIASES = {alias.lower(): target.lower() for alias, target in ALIASES.items()}
 if set(_ALIASES) & set(_FORMATS):
     raise ValueError(f"output format aliases {sorted(set(_ALIASES) & set(_FORMATS))} hide registered formats")
 
@@ -52,5 +54,10 @@ def file_formats_document(input_formats: Mapping[str, Any] | None = None) -> dic
     """The body of ``GET /file_formats``: our output formats, and the input formats given by the caller."""
     return {
         "input": dict(input_formats or {}),
-        "output": {fmt.name: fmt.document() for fmt in _FORMATS.values()},
+        "output": {
+            **{fmt.name: fmt.document() for fmt in _FORMATS.values()},
+            **{alias: {**_FORMATS[target.lower()].document(),
+                       "title": f"{_FORMATS[target.lower()].title} (another name for {target})"}
+               for alias, target in ALIASES.items()},
+        },
     }

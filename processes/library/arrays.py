@@ -64,6 +64,15 @@ def _as_array(data: Any, process: str, parameter: str) -> xr.DataArray:
     return stack(plain_list(data, process, parameter), process, parameter)
 
 
+def _one_element_if_single(value: Any) -> Any:
+    """A value per pixel (a cube without the array dimension) or a number, as a one-element array."""
+    if isinstance(value, xr.DataArray) and ARRAY_DIM not in value.dims:
+        return [value]
+    if is_number(value) or value is None:
+        return [value]
+    return value
+
+
 def _without_labels(array: xr.DataArray) -> xr.DataArray:
     return array.drop_vars(ARRAY_DIM) if has_labels(array) else array
 
@@ -164,10 +173,15 @@ def array_create(data: Any = (), repeat: int = 1) -> Any:
 
 
 def array_concat(array1: Any, array2: Any) -> Any:
-    """Labels are kept if both arrays have them (and they don't clash), else dropped."""
+    """Labels are kept if both arrays have them (and they don't clash), else dropped.
+
+    Next to a cube array, one value per pixel (``array_concat(data, ndvi)`` in apply_dimension, as
+    clients write it) counts as a one-element array.
+    """
     if not (is_cube_array(array1) or is_cube_array(array2)):
         return plain_list(array1, "array_concat", "array1") + plain_list(array2, "array_concat", "array2")
-    first, second = _as_array(array1, "array_concat", "array1"), _as_array(array2, "array_concat", "array2")
+    first, second = (_as_array(_one_element_if_single(a), "array_concat", name)
+                     for a, name in ((array1, "array1"), (array2, "array2")))
     if has_labels(first) and has_labels(second):
         clashing = set(labels_of(first) or []) & set(labels_of(second) or [])
         if clashing:
