@@ -13,6 +13,7 @@ import logging
 from flask import Flask
 from flask_cors import CORS
 
+from backend.access_log import register_access_log
 from backend.errors import register_error_handlers
 from backend.services import EXTENSION_KEY, build_services
 from backend.settings import API_PREFIX, Settings
@@ -33,10 +34,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         supports_credentials=True,
         allow_headers=["Authorization", "Content-Type", "Range"],
         expose_headers=["Content-Disposition", "Content-Length", "Content-Type", "Link", "Location",
-                        "OpenEO-Identifier", "OpenEO-Costs"],
+                        "OpenEO-Identifier", "OpenEO-Costs", "X-Request-Id"],
         max_age=3600,
     )
     register_error_handlers(app)
+    register_access_log(app)
 
     from backend.api import (
         capabilities,

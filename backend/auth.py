@@ -16,6 +16,7 @@ from typing import Literal, overload
 import jwt
 from flask import Request
 
+from backend.access_log import USER_KEY
 from processes.core.errors import (
     AuthenticationRequired,
     AuthenticationSchemeInvalid,
@@ -85,4 +86,5 @@ class Authenticator:
         user_id = claims.get("sub")
         if user_id not in self._users:
             raise TokenInvalid("The bearer token names a user that no longer exists. Please authenticate again.")
+        request.environ[USER_KEY] = user_id  # for the access log
         return User(user_id)
