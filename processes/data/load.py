@@ -144,7 +144,7 @@ def stack_collection(
             "x": ("spatial", stacked["x"].values),
         },
         crs=crs,
-        name=id,
+        name=None,  # values are named by what computes them (ndvi), else "data": never after the collection
     )
     cube = with_band_metadata(cube, {b: band_table[b]["meta"] for b in selected})
     if native_geoms is not None:

@@ -154,3 +154,10 @@ def test_non_finite_or_absurd_coordinates_are_invalid_parameters(env, bad):
     with pytest.raises(OpenEOError) as err:
         load_collection(LC, extent, ["2023-05-01", "2023-06-01"], ["B04"], env=env)
     assert err.value.code == "ProcessParameterInvalid" and "finite" in err.value.message
+
+
+def test_loaded_values_are_not_named_after_the_collection(env):
+    from processes.formats.output_format import cube_name
+
+    cube = load_collection(LC, BOX, ["2023-05-01", "2023-05-10"], ["B04"], env=env)
+    assert cube_name(cube.isel(bands=0, drop=True)) == "data"
