@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+RELIABILITY_STAMP := $(VENV)/.reliability-stamp
 
-.PHONY: install run demo test lint bench conformance conformance-general clean
+.PHONY: install run demo test reliability lint bench conformance conformance-general conformance-workflows clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,15 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The reliability suite (tests/reliability): schemathesis over the openEO API document, bad requests,
+# load and the worker memory ceiling, against real servers; a few minutes. Needs the `reliability` extra.
+$(RELIABILITY_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,reliability]"
+	touch $(RELIABILITY_STAMP)
+
+reliability: $(RELIABILITY_STAMP)
+	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
+
 bench: install
 	$(PY) -m bench $(BENCH)
 
@@ -37,6 +47,10 @@ conformance: install
 
 conformance-general: install
 	$(PY) conformance/run_general.py
+
+# The official suite's workflows (25 small graphs) against the shared Bolzano Sentinel-2 sample.
+conformance-workflows: install
+	$(PY) conformance/run_general.py workflows
 
 clean:
 	rm -rf $(VENV) .pytest_cache

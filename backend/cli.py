@@ -16,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from backend.app import create_app
+    from backend.worker_memory import check_ceiling, guard_worker
     from processes.core.collector import freeze_startup_objects
 
     settings = Settings.from_env()
@@ -23,6 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
         _generate_demo(settings.demo_dir, "small")
     app = create_app(settings)  # fail fast on bad settings or STAC sources, before forking workers
     freeze_startup_objects()
+    check_ceiling(settings.worker_max_mb)  # a fresh worker is at most this process's size
 
     class _Server(BaseApplication):
         def load_config(self) -> None:
@@ -32,6 +34,13 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", settings.sync_timeout_seconds + 60)
             self.cfg.set("accesslog", "-" if args.access_log else None)
+            # The memory ceiling: every worker watches its own resident memory (backend/worker_memory.py).
+            self.cfg.set("post_fork", lambda _arbiter, _worker: guard_worker(settings.worker_max_mb))
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn 25.1+ opens a control socket at one fixed path per user ($XDG_RUNTIME_DIR or
+                # ~/.gunicorn/gunicorn.ctl), which servers of the same user (tests, replicas) take from
+                # each other; the data dir is no better (shared by replicas). Terracube does not use it.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return app

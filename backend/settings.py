@@ -68,9 +68,10 @@ class Settings:
     (``TERRACUBE_JOB_HEARTBEAT_TIMEOUT_SECONDS``)."""
     result_link_ttl_seconds: int = 7 * 86_400
     """Lifetime of the signed result download links (``TERRACUBE_RESULT_LINK_TTL_SECONDS``)."""
-    job_max_pixels: int = 2_000_000_000_000
+    job_max_pixels: int = 200_000_000_000
     """Most values one ``load_collection`` may give in a batch job or an estimate
-    (``TERRACUBE_JOB_MAX_PIXELS``); bigger requests are refused before anything is built."""
+    (``TERRACUBE_JOB_MAX_PIXELS``); bigger requests are refused before anything is built. The default
+    holds a year of daily 10 m data over a Sentinel-2 tile in four bands (1.8e11)."""
     max_request_mb: int = 64
     """Largest request body the API accepts, in MiB (``TERRACUBE_MAX_REQUEST_MB``); larger ones get 413."""
     worker_max_mb: int = 6144

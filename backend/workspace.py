@@ -22,7 +22,8 @@ from typing import IO, Any
 from processes.core.errors import FileNotFound, FileOperationUnsupported, FilePathInvalid, FileSizeExceeded
 
 MAX_FILE_BYTES = 2 * 1024**3
-_SAFE_SEGMENT = re.compile(r"^[^/\x00-\x1f\\]+$")
+# The API's file path pattern forbids \r \n \\ : ' " (and a leading /); control characters too.
+_SAFE_SEGMENT = re.compile(r"^[^/\x00-\x1f\x7f\\:'\"]+$")
 _CHUNK = 1024 * 1024
 
 
@@ -63,7 +64,7 @@ class Workspace:
             if part in (".", "..") or part.startswith(".") or not _SAFE_SEGMENT.match(part):
                 raise FilePathInvalid(
                     f"File path is invalid: segment '{part}' of '{path}' is not allowed "
-                    "(no '.', '..', hidden names or control characters)."
+                    "(no '.', '..', hidden names, control characters or any of \\ : ' \")."
                 )
         return pure
 
