@@ -1,4 +1,4 @@
-"""Run one batch job: ``python -m backend.jobs.execute JOB_ID`` (started by the job runner).
+"""Run one batch job: ``python -m backend.jobs.execute JOB_ID [--cluster-owner PID]`` (started by the job runner).
 
 Each job runs in its own process: the runner cancels a job by ending that process (a Dask
 scheduler drops the tasks of a client that disconnects), and a job that exhausts memory or crashes
@@ -8,21 +8,32 @@ services as the API, evaluates the graph with :mod:`backend.evaluation`, compute
 scheduler named by ``TERRACUBE_DASK_SCHEDULER`` (threads when unset), writes the results and their
 STAC description into its attempt's folder (:mod:`backend.jobs.folder`), and records progress,
 logs and the outcome in the job store.
+
+A job process that loses its compute infrastructure — the scheduler gone or unreachable, or the
+runner that owned the LocalCluster (``--cluster-owner``) gone with it — does not fail the job: it
+gives its attempt back to the queue (:meth:`JobStore.requeue`) and exits with
+:data:`EXIT_REQUEUED`; see :meth:`_Cluster.lost` for how that is told apart from the job's own
+errors. On an external cluster a job process whose runner is gone runs on and finishes by itself.
 """
 
 from __future__ import annotations
 
+import argparse
+import concurrent.futures
 import os
 import shutil
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from backend.evaluation import evaluate, process_env
 from backend.jobs.folder import JobFolder
 from backend.jobs.results import save_job_result, write_stac
+from backend.jobs.runner import EXIT_REQUEUED, probe_scheduler
 from backend.jobs.store import LOG_LEVELS, JobRecord, JobStore
 from backend.services import Services, build_services
 from backend.settings import Settings
@@ -30,6 +41,8 @@ from processes.core.errors import OpenEOError
 from processes.formats.blocks import progress_callback
 
 _COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+EXIT_NOT_OURS = 3
+"""The exit code of a job process whose attempt lost the job (canceled, re-queued, taken over)."""
 
 
 class _JobLog:
@@ -43,30 +56,172 @@ class _JobLog:
             self._store.log(self._job_id, level, message, data)
 
 
+class _Cluster:
+    """The Dask cluster this job computes on, and whether it is still there for the job.
+
+    ``owner`` is the pid of the runner whose LocalCluster this is: its scheduler lives inside that
+    process and dies with it. None for an external cluster (``TERRACUBE_DASK_SCHEDULER`` set by
+    the operator), which does not depend on the runner.
+    """
+
+    def __init__(self, address: str, owner: int | None):
+        self.address, self.owner = address, owner
+        self.client: Any = None
+        # The runner starts the job, so it is our parent until it dies; after that the process is
+        # re-parented. Comparing parents cannot be fooled by a reused pid, so use it when it applies.
+        self._owner_is_parent = owner is not None and os.getppid() == owner
+
+    def connect(self) -> None:
+        from distributed import Client
+
+        self.client = Client(self.address, timeout=30)
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:  # the default waits twice the connect timeout when the scheduler is gone
+                self.client.close(timeout=5)
+            except Exception:  # closing a client whose scheduler is gone may complain; we are done with it
+                pass
+
+    def owner_gone(self) -> bool:
+        if self.owner is None:
+            return False
+        if self._owner_is_parent:
+            return os.getppid() != self.owner
+        try:
+            os.kill(self.owner, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    def watch(self) -> str | None:
+        """Cheap checks for the heartbeat, while the job may be busy elsewhere or blocked waiting
+        for results: the runner that owned the cluster is gone, or this client gave up on its
+        scheduler (it closes itself after failing to reconnect for its timeout)."""
+        if self.owner_gone():
+            return f"the job runner (pid {self.owner}) that ran its Dask cluster is gone"
+        if self.client is not None and self.client.status in ("closing", "closed"):
+            return f"its connection to the Dask scheduler {self.address} is closed"
+        return None
+
+    def lost(self, exc: BaseException) -> str | None:
+        """Why ``exc`` means this job lost its compute infrastructure, or None when it is the job's
+        own error (then the job fails as always).
+
+        The exception's type alone cannot tell: a dead scheduler surfaces as a cancelled future, a
+        closed comm, a timeout or an OSError — and the evaluator wraps whatever a process raised
+        into an OpenEOError of its node, while a genuine error may be an OSError too (a missing
+        file). So the state of the cluster decides, checked when the exception arrives:
+
+        1. a cancelled future or a closed comm anywhere in the exception's chain: lost. The job
+           never cancels its own futures; only a scheduler that dropped this client, or the client
+           losing its connection, does — even when the scheduler answers again now (restarted at
+           the same address), the job's tasks are gone.
+        2. the runner that owned the LocalCluster is gone, or this client is no longer connected: lost.
+        3. the scheduler does not answer a new connection: lost.
+        4. a KilledWorker, timeout or OSError while the scheduler answers: ask again after a
+           moment — a cluster that shuts down loses its workers before its scheduler — and call it
+           lost if the scheduler stopped answering or has no workers left.
+
+        Otherwise the scheduler is up, connected and has workers: the error is the job's own
+        (OpenEOError, a bug in a process, a task that kept killing healthy workers) and fails the
+        job. Where the facts are unclear the answer is "lost": wrongly so costs a re-run (at most
+        MAX_ATTEMPTS runs, and a genuine error comes back in the next one), while a wrong "own
+        error" would fail a healthy job for good.
+        """
+        from distributed import KilledWorker
+        from distributed.comm import CommClosedError
+
+        chain = list(_exception_chain(exc))
+        for error in chain:
+            if isinstance(error, (concurrent.futures.CancelledError, CommClosedError)):
+                why = getattr(error, "reason", None) or (str(error).splitlines() or [""])[0]
+                return f"the Dask scheduler dropped its tasks ({type(error).__name__}: {why})"
+        if (reason := self.watch()) is not None:
+            return reason
+        if self.client is not None and self.client.status != "running":
+            return f"its client lost the Dask scheduler {self.address} ({self.client.status})"
+        if probe_scheduler(self.address) is None:
+            return f"the Dask scheduler {self.address} does not answer"
+        if any(isinstance(error, (KilledWorker, OSError)) for error in chain):
+            time.sleep(2.0)
+            if (reason := self.watch()) is not None:
+                return reason
+            workers = probe_scheduler(self.address)
+            if workers is None:
+                return f"the Dask scheduler {self.address} stopped answering"
+            if workers == 0:
+                return f"the Dask cluster at {self.address} has no workers left"
+        return None
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 class _Heartbeat:
     """Reports progress to the store while the job runs; ends the process at once when the store
-    says the job is no longer this attempt's (canceled, or taken over by another run)."""
+    says the job is no longer this attempt's (canceled, or taken over by another run), and gives the
+    job back to the queue when ``watch`` says the compute infrastructure is gone."""
 
-    def __init__(self, store: JobStore, job_id: str, attempt: str | None, interval: float):
+    def __init__(self, store: JobStore, job_id: str, attempt: str | None, interval: float,
+                 watch: Callable[[], str | None], scratch: Path):
         self._store, self._job_id, self._attempt, self._interval = store, job_id, attempt, interval
+        self._watch, self._scratch = watch, scratch
         self._stop = threading.Event()
+        # Held while deciding to end the process: once stop() returned, the heartbeat ends nothing.
+        self._lock = threading.Lock()
         self.progress = 0.0
 
     def start(self) -> None:
         threading.Thread(target=self._beat, daemon=True).start()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
 
     def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
-            # Without an attempt no runner claimed the job: the store would match no run either (a
-            # running job always has its runner's token), so this process is not the job's run.
-            if self._attempt is None or not self._store.heartbeat(self._job_id, self._attempt, self.progress):
-                os._exit(3)
+        last = time.monotonic()
+        while not self._stop.wait(min(1.0, self._interval)):  # watch every second, beat every interval
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                # Without an attempt no runner claimed the job: the store would match no run either (a
+                # running job always has its runner's token), so this process is not the job's run.
+                if self._attempt is None:
+                    self._end(EXIT_NOT_OURS)
+                reason = self._watch()
+                if reason is not None:
+                    try:
+                        self._store.requeue(self._job_id, self._attempt, reason)
+                    finally:  # the store unreachable too: the stale heartbeat re-queues the job
+                        self._end(EXIT_REQUEUED)
+                if time.monotonic() - last < self._interval:
+                    continue
+                last = time.monotonic()
+                try:
+                    ours = self._store.heartbeat(self._job_id, self._attempt, self.progress)
+                except Exception as exc:  # a store that is briefly away: beat again next time
+                    print(f"heartbeat failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                    continue
+                if not ours:
+                    self._end(EXIT_NOT_OURS)
+
+    def _end(self, code: int) -> NoReturn:
+        """End the process from this thread, whatever the main thread is doing; the attempt's
+        folder goes with it (nothing of it becomes results)."""
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        os._exit(code)
 
 
-def run_job(settings: Settings, job_id: str) -> int:
+def run_job(settings: Settings, job_id: str, cluster_owner: int | None = None) -> int:
     services = build_services(settings)
     store = services.jobs
     job = store.record(job_id)
@@ -74,27 +229,36 @@ def run_job(settings: Settings, job_id: str) -> int:
     folder = JobFolder.of(settings, job_id)
     scratch = folder.scratch(attempt)
     shutil.rmtree(scratch, ignore_errors=True)
-    heartbeat = _Heartbeat(store, job_id, attempt, min(5.0, settings.job_heartbeat_timeout_seconds / 4))
+    cluster = _Cluster(settings.dask_scheduler, cluster_owner) if settings.dask_scheduler else None
+    heartbeat = _Heartbeat(store, job_id, attempt, min(5.0, settings.job_heartbeat_timeout_seconds / 4),
+                           cluster.watch if cluster is not None else lambda: None, scratch)
     heartbeat.start()
-    client = _dask_client(settings)
     log = _JobLog(store, job_id, job.log_level)
     try:
+        if cluster is not None:
+            cluster.connect()
         files = _compute(services, job, scratch, heartbeat, log)
         heartbeat.stop()
         if store.attempt(job_id) != attempt or store.status(job_id) != "running":
-            return 3  # canceled or taken over while writing: leave the job to its new owner
+            return EXIT_NOT_OURS  # canceled or taken over while writing: leave the job to its new owner
         folder.publish(scratch)
         if store.finish(job_id, "finished", attempt=attempt):
             log("info", f"Job finished: {len(files)} result file(s).", {"files": [f.name for f in files]})
         return 0
     except Exception as exc:
+        heartbeat.stop()
+        lost = cluster.lost(exc) if cluster is not None else None
+        if lost is not None:
+            if attempt is not None:
+                store.requeue(job_id, attempt, lost)
+            return EXIT_REQUEUED
         _record_failure(store, job_id, attempt, exc)
         return 1
     finally:
         heartbeat.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-        if client is not None:
-            client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _compute(services: Services, job: JobRecord, scratch: Path, heartbeat: _Heartbeat, log: _JobLog) -> list[Path]:
@@ -128,22 +292,14 @@ def _record_failure(store: JobStore, job_id: str, attempt: str | None, exc: Exce
     store.finish(job_id, "error", message, attempt=attempt)
 
 
-def _dask_client(settings: Settings):
-    if not settings.dask_scheduler:
-        return None
-    from distributed import Client
-
-    try:
-        return Client(settings.dask_scheduler, timeout=30)
-    except OSError as exc:
-        raise SystemExit(f"cannot reach the Dask scheduler {settings.dask_scheduler}: {exc}") from None
-
-
-def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: python -m backend.jobs.execute JOB_ID", file=sys.stderr)
-        return 2
-    return run_job(Settings.from_env(), sys.argv[1])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.jobs.execute", description="Run one batch job.")
+    parser.add_argument("job_id")
+    parser.add_argument("--cluster-owner", type=int, metavar="PID",
+                        help="the runner whose LocalCluster TERRACUBE_DASK_SCHEDULER is: the job gives itself back "
+                             "to the queue when that process is gone")
+    args = parser.parse_args(argv)
+    return run_job(Settings.from_env(), args.job_id, args.cluster_owner)
 
 
 if __name__ == "__main__":

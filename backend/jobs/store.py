@@ -6,7 +6,8 @@ see or touch another's job: a job of someone else is "not found", exactly like a
 
 Status transitions follow the openEO API: ``created → queued → running → finished | error |
 canceled``; a finished, failed or canceled job can be queued again. A job counts as alive while its
-runner refreshes ``heartbeat``; :meth:`JobStore.recover` re-queues (or fails) jobs whose runner died.
+process refreshes ``heartbeat``; :meth:`JobStore.recover` re-queues (or fails) jobs whose run died, and
+:meth:`JobStore.requeue` is how a run that lost its compute infrastructure gives its job back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import builtins
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,8 @@ jobs_table = sa.Table(
     sa.Column("started", sa.DateTime),
     sa.Column("finished", sa.DateTime),
     sa.Column("heartbeat", sa.DateTime),
-    sa.Column("runner", sa.String(255)),
+    sa.Column("runner", sa.String(255)),  # the current attempt: "<runner host:pid>#<token>"
+    sa.Column("pid", sa.Integer),  # the current attempt's job process, on its runner's host
 )
 logs_table = sa.Table(
     "job_logs",
@@ -209,7 +211,7 @@ class JobStore:
             if job["status"] not in ACTIVE:
                 conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(
                     status="queued", progress=0.0, error=None, queued=now, started=None, finished=None,
-                    updated=now, attempts=0, heartbeat=None, runner=None,
+                    updated=now, attempts=0, heartbeat=None, runner=None, pid=None,
                 ))
         self.log(job_id, "info", "Job queued.")
         return self.get(user_id, job_id)
@@ -271,7 +273,7 @@ class JobStore:
                 claimed = conn.execute(
                     jobs_table.update()
                     .where(jobs_table.c.id == job_id, jobs_table.c.status == "queued")
-                    .values(status="running", started=now, updated=now, heartbeat=now,
+                    .values(status="running", started=now, updated=now, heartbeat=now, pid=None,
                             runner=f"{runner}#{uuid.uuid4().hex[:12]}", attempts=jobs_table.c.attempts + 1)
                 ).rowcount
                 if claimed:
@@ -313,30 +315,84 @@ class JobStore:
         with self.engine.begin() as conn:
             return bool(conn.execute(jobs_table.update().where(*condition).values(**values)).rowcount)
 
-    def recover(self, stale_after: dt.timedelta) -> builtins.list[tuple[str, str]]:
-        """Jobs whose runner stopped refreshing them: re-queue, or fail after MAX_ATTEMPTS tries."""
+    def set_pid(self, job_id: str, attempt: str, pid: int) -> bool:
+        """Record the process that runs this attempt of the job (so that :meth:`recover` can tell
+        when it is gone); False if the attempt is no longer the job's current run."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(jobs_table.update().where(
+                jobs_table.c.id == job_id, jobs_table.c.status == "running", jobs_table.c.runner == attempt,
+            ).values(pid=pid)).rowcount)
+
+    def requeue(self, job_id: str, attempt: str, reason: str) -> str | None:
+        """Give a running job back to the queue because this attempt was interrupted (its Dask
+        cluster or its runner went away), not because the job failed.
+
+        Only while ``attempt`` is still the job's current run: returns the job's new status —
+        ``queued``, or ``error`` once it was interrupted :data:`MAX_ATTEMPTS` times, exactly as
+        :meth:`recover` counts — or None when the attempt lost the job already (canceled, finished,
+        re-queued, taken over by another run). ``reason`` goes into the job's log."""
+        with self.engine.begin() as conn:
+            attempts = conn.execute(sa.select(jobs_table.c.attempts).where(
+                jobs_table.c.id == job_id, jobs_table.c.status == "running", jobs_table.c.runner == attempt,
+            )).scalar()
+            if attempts is None:
+                return None
+            values = self._interrupted(attempts, reason)
+            changed = conn.execute(jobs_table.update().where(
+                jobs_table.c.id == job_id, jobs_table.c.status == "running", jobs_table.c.runner == attempt,
+            ).values(**values)).rowcount
+        if not changed:
+            return None
+        self._log_interruption(job_id, values["status"], reason)
+        return values["status"]
+
+    def recover(self, stale_after: dt.timedelta, gone: Callable[[str, int | None], bool] | None = None
+                ) -> builtins.list[tuple[str, str]]:
+        """Running jobs whose run ended without a word: re-queue them, or fail them after
+        :data:`MAX_ATTEMPTS` interrupted attempts.
+
+        A run has ended when its heartbeat is older than ``stale_after`` — or at once when
+        ``gone(attempt, pid)`` proves that both its runner and its job process no longer exist (the
+        runner passes a check of process ids on its own host; see ``backend.jobs.runner``). A run
+        whose heartbeat is fresh is never touched unless ``gone`` proves it dead."""
         limit = utcnow() - stale_after
+        stale = sa.or_(jobs_table.c.heartbeat.is_(None), jobs_table.c.heartbeat < limit)
         recovered = []
         with self.engine.begin() as conn:
-            rows = conn.execute(sa.select(jobs_table.c.id, jobs_table.c.attempts).where(
-                jobs_table.c.status == "running",
-                sa.or_(jobs_table.c.heartbeat.is_(None), jobs_table.c.heartbeat < limit),
-            )).all()
-            for job_id, attempts in rows:
-                now = utcnow()
-                values: dict[str, Any]
-                if attempts >= MAX_ATTEMPTS:
-                    values = {"status": "error", "finished": now,
-                              "error": f"The job's runner stopped {attempts} times while running it; giving up."}
+            rows = conn.execute(sa.select(
+                jobs_table.c.id, jobs_table.c.attempts, jobs_table.c.runner, jobs_table.c.pid,
+                jobs_table.c.heartbeat,
+            ).where(jobs_table.c.status == "running")).all()
+            for job_id, attempts, attempt, pid, heartbeat in rows:
+                condition = [jobs_table.c.id == job_id, jobs_table.c.status == "running",
+                             jobs_table.c.runner.is_(None) if attempt is None else jobs_table.c.runner == attempt]
+                if attempt is not None and gone is not None and gone(attempt, pid):
+                    reason = f"its runner ({attempt.rsplit('#', 1)[0]}) and its process ({pid}) are gone"
+                elif heartbeat is None or heartbeat < limit:
+                    reason = "its runner stopped (server restart?)"
+                    condition.append(stale)  # unless a heartbeat came in meanwhile
                 else:
-                    values = {"status": "queued", "queued": now, "runner": None, "heartbeat": None}
-                conn.execute(jobs_table.update().where(
-                    jobs_table.c.id == job_id, jobs_table.c.status == "running").values(**values, updated=now))
-                recovered.append((job_id, values["status"]))
-        for job_id, status in recovered:
-            self.log(job_id, "warning", "The runner of this job stopped (server restart?); "
-                     + ("the job was queued again." if status == "queued" else "the job failed."))
-        return recovered
+                    continue
+                values = self._interrupted(attempts, reason)
+                if conn.execute(jobs_table.update().where(*condition).values(**values)).rowcount:
+                    recovered.append((job_id, values["status"], reason))
+        for job_id, status, reason in recovered:
+            self._log_interruption(job_id, status, reason)
+        return [(job_id, status) for job_id, status, _ in recovered]
+
+    @staticmethod
+    def _interrupted(attempts: int, reason: str) -> dict[str, Any]:
+        """The changes that end an interrupted attempt: queued again, or failed after MAX_ATTEMPTS."""
+        now = utcnow()
+        if attempts >= MAX_ATTEMPTS:
+            return {"status": "error", "finished": now, "updated": now, "heartbeat": None, "pid": None,
+                    "error": f"The job was interrupted {attempts} times (last: {reason}); giving up."}
+        return {"status": "queued", "queued": now, "updated": now, "progress": 0.0, "runner": None, "heartbeat": None,
+                "pid": None}
+
+    def _log_interruption(self, job_id: str, status: str, reason: str) -> None:
+        self.log(job_id, "warning", f"The job's run was interrupted: {reason}; "
+                 + ("the job was queued again." if status == "queued" else "the job failed."), {"reason": reason})
 
     def ids_with_status(self, statuses: Iterable[str]) -> builtins.list[str]:
         with self.engine.connect() as conn:
