@@ -38,7 +38,7 @@ from backend.jobs.store import LOG_LEVELS, JobRecord, JobStore
 from backend.services import Services, build_services
 from backend.settings import Settings
 from processes.core.errors import OpenEOError
-from processes.formats.blocks import progress_callback
+from processes.formats.blocks import ProgressMeter, progress_meter
 
 _COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 EXIT_NOT_OURS = 3
@@ -266,8 +266,8 @@ def _compute(services: Services, job: JobRecord, scratch: Path, heartbeat: _Hear
     log("info", "Job started.", {"scheduler": services.settings.dask_scheduler or "local threads"})
     env = process_env(services, job.user_id, work_dir=scratch, log=log)
     value = evaluate(services, job.process, env, "job", job.parameters)
-    progress_callback.set(lambda pct: setattr(heartbeat, "progress", min(pct, 99.0)))
-    files = save_job_result(value, scratch)
+    progress_meter.set(ProgressMeter(lambda pct: setattr(heartbeat, "progress", pct)))
+    files = save_job_result(value, scratch, lambda level, message: log(level, message))
     media_type = getattr(value, "media_type", None) or (_COG if files[0].suffix == ".tif" else "application/json")
     write_stac(job, files, scratch, media_type)
     return files

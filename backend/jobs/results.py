@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,16 @@ import pandas as pd
 import rasterio
 
 from processes.formats import get_output_format
+from processes.formats.blocks import progress_meter
 from processes.library.save_result import SaveResult
 from processes.model.raster_cube import is_raster_cube, time_dim
 
 STAC_FILE = "results.json"
 
 
-def save_job_result(value: Any, folder: Path) -> list[Path]:
-    """Write a job's result value into ``folder``; returns the files written."""
+def save_job_result(value: Any, folder: Path, log: Callable[[str, str], None] | None = None) -> list[Path]:
+    """Write a job's result value into ``folder``; returns the files written. ``log(level, message)``
+    hears which output is being written; the progress meter (if any) how many there will be."""
     folder.mkdir(parents=True, exist_ok=True)
     if not isinstance(value, SaveResult):
         # No save_result in the graph: GTiff for raster cubes, JSON for anything else.
@@ -33,15 +36,23 @@ def save_job_result(value: Any, folder: Path) -> list[Path]:
         value = SaveResult(value, fmt, fmt.check(value, {}))
     data = value.data
     t = time_dim(data) if is_raster_cube(data) else None
+    meter = progress_meter.get()
     if value.format.name == "GTiff" and t is not None and data.sizes[t] > 1:
+        count = data.sizes[t]
+        if meter is not None:
+            meter.expect_outputs(count)
         written = []
-        for i in range(data.sizes[t]):
+        for i in range(count):
             stamp = pd.Timestamp(data[t].values[i])
             target = folder / f"result_{stamp:%Y-%m-%dT%H%M%SZ}.tif"
+            if log is not None:
+                log("info", f"Writing {target.name} ({i + 1} of {count}).")
             value.format.write(data.isel({t: [i]}), target, value.options)
             written.append(target)
         return written
     target = folder / value.filename
+    if log is not None:
+        log("info", f"Writing {target.name}.")
     value.write(target)
     return [target]
 

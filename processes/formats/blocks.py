@@ -3,8 +3,8 @@
 Writers use :func:`iter_blocks` to receive computed blocks one at a time and write them where
 they belong, so memory stays bounded by ``in_flight × block size`` — on the local threaded
 scheduler and on a Dask distributed cluster alike (with a cluster the blocks are computed on its
-workers and only the finished blocks travel to the writer). Progress is reported to the callback
-set in :data:`progress_callback` (the batch job runner sets it).
+workers and only the finished blocks travel to the writer). Progress goes to the
+:class:`ProgressMeter` set in :data:`progress_meter` (a batch job sets one for its whole run).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -19,9 +20,46 @@ import dask
 import dask.array as da
 import numpy as np
 
-progress_callback: contextvars.ContextVar[Callable[[float], None] | None] = contextvars.ContextVar(
-    "progress_callback", default=None
-)
+
+class ProgressMeter:
+    """One monotonic progress figure for a whole job that writes one or several outputs.
+
+    Progress is blocks done over blocks planned across all outputs. A job announces how many outputs
+    it will write (:meth:`expect_outputs`); each writer announces its blocks when it starts
+    (:meth:`start_output`), and the outputs not started yet are planned like the last one started.
+    The figure never goes back (a later output with more blocks than planned only slows it down)
+    and stops at 99 % until the job has really finished. ``report`` receives percentages.
+    """
+
+    def __init__(self, report: Callable[[float], None]):
+        self._report = report
+        self._lock = threading.Lock()
+        self._outputs_left = 1
+        self._done = 0
+        self._planned = 0
+        self._shown = 0.0
+
+    def expect_outputs(self, count: int) -> None:
+        with self._lock:
+            self._outputs_left = max(1, count)
+
+    def start_output(self, blocks: int) -> None:
+        with self._lock:
+            # outputs are written one after the other: what is done belongs to the earlier ones
+            self._planned = self._done + blocks * self._outputs_left
+            self._outputs_left = max(1, self._outputs_left - 1)
+
+    def block_done(self) -> None:
+        with self._lock:
+            self._done += 1
+            figure = min(99.0, 100.0 * self._done / max(self._planned, self._done))
+            if figure <= self._shown:
+                return
+            self._shown = figure
+        self._report(figure)
+
+
+progress_meter: contextvars.ContextVar[ProgressMeter | None] = contextvars.ContextVar("progress_meter", default=None)
 
 
 def _distributed_client():
@@ -39,14 +77,15 @@ def iter_blocks(array: da.Array, in_flight: int | None = None) -> Iterator[tuple
     positions = list(itertools.product(*[range(len(c)) for c in array.chunks]))
     total = len(positions)
     in_flight = in_flight or max(2, 2 * (os.cpu_count() or 2))
-    report = progress_callback.get()
+    meter = progress_meter.get()
+    if meter is not None:
+        meter.start_output(total)
 
     def where(pos: tuple[int, ...]) -> tuple[slice, ...]:
         return tuple(slice(int(s[i]), int(s[i + 1])) for s, i in zip(starts, pos, strict=True))
 
     blocks = array.to_delayed().ravel()
     client = _distributed_client()
-    done = 0
     if client is not None:
         from distributed import as_completed
 
@@ -59,9 +98,8 @@ def iter_blocks(array: da.Array, in_flight: int | None = None) -> Iterator[tuple
             i = futures.pop(future)
             yield where(positions[i]), future.result()
             future.release()
-            done += 1
-            if report:
-                report(100.0 * done / total)
+            if meter is not None:
+                meter.block_done()
             nxt = next(pending, None)
             if nxt is not None:
                 new = client.compute(blocks[nxt])
@@ -79,9 +117,8 @@ def iter_blocks(array: da.Array, in_flight: int | None = None) -> Iterator[tuple
             for future in finished:
                 i = running.pop(future)
                 yield where(positions[i]), future.result()
-                done += 1
-                if report:
-                    report(100.0 * done / total)
+                if meter is not None:
+                    meter.block_done()
                 nxt = next(pending, None)
                 if nxt is not None:
                     running[pool.submit(_compute_sync, blocks[nxt])] = nxt
