@@ -70,8 +70,10 @@ class JobRunner:
         from distributed import LocalCluster
 
         workers = max(1, min(2, os.cpu_count() or 1))
+        # The scheduler always serves HTTP (health, metrics; the dashboard too if bokeh is there):
+        # on port 0 it takes a free port, so several servers on one machine never compete for 8787.
         self._cluster = LocalCluster(n_workers=workers, threads_per_worker=max(1, (os.cpu_count() or 2) // workers),
-                                     processes=True, dashboard_address=None, host="127.0.0.1")
+                                     processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1")
         self.settings = replace(self.settings, dask_scheduler=self._cluster.scheduler_address)
         log.info("job runner: LocalCluster at %s", self._cluster.scheduler_address)
 
