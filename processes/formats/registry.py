@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from processes.core.errors import FormatUnsupported
-from processes.formats import gtiff, json, netcdf, vector  # the writer modules
+from processes.formats import animation, gtiff, image, json, netcdf, vector  # the writer modules
 from processes.formats.output_format import OutputFormat
 
 
@@ -22,7 +22,8 @@ def _registry(*formats: OutputFormat) -> dict[str, OutputFormat]:
     return table
 
 
-_FORMATS = _registry(gtiff.FORMAT, netcdf.FORMAT, json.FORMAT, vector.CSV, vector.GEOJSON, vector.PARQUET)
+_FORMATS = _registry(gtiff.FORMAT, netcdf.FORMAT, json.FORMAT, vector.CSV, vector.GEOJSON, vector.PARQUET,
+                     image.PNG, image.JPEG, animation.GIF, animation.MP4)
 
 # Names other openEO back-ends and GDAL use for the same formats, as /file_formats lists them; every
 # name that is accepted is listed, so clients that check names against /file_formats accept them too.
