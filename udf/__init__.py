@@ -10,4 +10,5 @@ Public surface (nothing here knows about openEO processes or HTTP):
 
 Inside the worker: :mod:`udf.worker` (the request loop), :mod:`udf.entrypoints` (the ``openeo.udf``
 contract), :mod:`udf.confine` (limits, Landlock, capabilities); :mod:`udf.protocol` is the wire.
+Imports nothing of ``processes`` or ``backend`` (the import contracts in pyproject.toml check it).
 """

@@ -10,6 +10,7 @@ self-contained static STAC catalog:
 Same size, same bytes of pixel data. Modules: ``sizes`` (what to generate), ``grid`` (where),
 ``phenology`` and ``landscape`` and ``parcels`` (the ground truth), ``clouds`` (the atmosphere per date),
 ``sentinel2`` and ``cog`` (the product), ``stac`` (metadata), ``generate`` (the pipeline).
+Imports only numpy/rasterio/shapely/pystac and its own modules: nothing of the API or ``processes``.
 """
 
 from __future__ import annotations
