@@ -49,9 +49,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         process_graphs,
         processes,
         processing,
+        secondary_services,
     )
 
     app.register_blueprint(capabilities.well_known)
+    # before capabilities, whose placeholder GET /service_types (an empty listing) it replaces
+    app.register_blueprint(secondary_services.blueprint, url_prefix=API_PREFIX)
     for module in (capabilities, collections, credentials, files, jobs, process_graphs, processes, processing):
         app.register_blueprint(module.blueprint, url_prefix=API_PREFIX)
     return app

@@ -16,6 +16,7 @@ from flask import current_app
 from backend.auth import Authenticator
 from backend.catalog import build_catalog
 from backend.jobs.store import JobStore, make_engine
+from backend.maps.store import ServiceStore
 from backend.process_graphs import UdpStore
 from backend.settings import Settings
 from processes.core.registry import ProcessRegistry
@@ -40,6 +41,8 @@ class Services:
     registry: ProcessRegistry
     jobs: JobStore
     udps: UdpStore
+    maps: ServiceStore
+    """Secondary web services (``/services``): live maps."""
 
 
 def build_services(settings: Settings) -> Services:
@@ -54,6 +57,7 @@ def build_services(settings: Settings) -> Services:
         registry=build_registry(),
         jobs=JobStore(engine),
         udps=UdpStore(engine),
+        maps=ServiceStore(engine),
     )
 
 

@@ -102,9 +102,3 @@ def udf_runtimes():
 @blueprint.get("/processing_parameters")
 def processing_parameters():
     return jsonify(parameters_document())
-
-
-@blueprint.get("/service_types")
-def service_types():
-    # No secondary web service type is offered yet: an honest, empty listing.
-    return jsonify({})

@@ -81,6 +81,12 @@ JobNotFinished = _error("JobNotFinished", 400, "The batch job has not finished c
 PropertyNotEditable = _error("PropertyNotEditable", 400, "A property of the job is read-only.")
 ResultLinkExpired = _error("ResultLinkExpired", 410, "The link to the batch job result has expired.")
 
+# --- secondary web services ----------------------------------------------------------------------
+ServiceNotFound = _error("ServiceNotFound", 404, "The secondary web service does not exist.")
+ServiceUnsupported = _error("ServiceUnsupported", 400, "The secondary web service type is not supported.")
+ServiceConfigUnsupported = _error("ServiceConfigUnsupported", 400, "A service configuration setting is not supported.")
+ServiceConfigInvalid = _error("ServiceConfigInvalid", 400, "A service configuration value is invalid.")
+
 # --- user code ------------------------------------------------------------------------------------
 UdfFailed = _error("UdfFailed", 400, "The user-defined function (run_udf) failed: raised, timed out or crashed.")
 

@@ -54,7 +54,9 @@ def test_capabilities_list_exactly_the_implemented_endpoints(live_server):
     assert endpoints["/collections/{collection_id}"] == {"GET"}
     assert endpoints["/jobs/{job_id}/results"] == {"GET", "POST", "DELETE"}
     assert endpoints["/process_graphs/{process_graph_id}"] == {"DELETE", "GET", "PUT"}
-    assert "/services" not in endpoints  # not implemented yet, so not advertised
+    assert endpoints["/services"] == {"GET", "POST"}
+    assert endpoints["/services/{service_id}"] == {"DELETE", "GET", "PATCH"}
+    assert "/services/{service_id}/wmts" not in endpoints  # WMTS is not offered yet, so not advertised
     for path in endpoints:
         if "{" not in path:
             method = "post" if endpoints[path] == {"POST"} else "get"
