@@ -17,6 +17,7 @@ from backend.jobs.estimate import estimate
 from backend.jobs.folder import JobFolder
 from backend.jobs.results import read_stac
 from backend.jobs.store import JobRecord
+from backend.jobs.wakeup import wake_runners
 from backend.services import services
 from processes.core import processing_parameters
 from processes.core.errors import (
@@ -131,7 +132,9 @@ def delete_job(job_id: str):
 
 @blueprint.post("/jobs/<job_id>/results")
 def start_job(job_id: str):
-    services().jobs.queue(_user().user_id, job_id)
+    svc = services()
+    svc.jobs.queue(_user().user_id, job_id)
+    wake_runners(svc.settings.data_dir)  # at once, not at their next poll (best effort, never fails)
     return Response(status=202)
 
 

@@ -1,5 +1,11 @@
 """Run one batch job: ``python -m backend.jobs.execute JOB_ID [--cluster-owner PID]`` (started by the job runner).
 
+A *standby* job process (``--standby`` instead of a job id) gets ready before there is a job: it
+imports everything heavy, builds the services and connects its Dask client, tells the runner
+``ready`` on its stdout, then blocks reading one job id line from stdin. Given one, it sends its
+stdout and stderr to the job's ``process.log`` and runs the job exactly as a process started for
+it would; on end of input (the runner stopped it, or is gone) it exits. See :func:`standby`.
+
 Each job runs in its own process: the runner cancels a job by ending that process (a Dask
 scheduler drops the tasks of a client that disconnects), and a job that exhausts memory or crashes
 in a library takes only itself down. The process gets the runner's settings whole (as
@@ -75,6 +81,9 @@ class _Cluster:
         from distributed import Client
 
         self.client = Client(self.address, timeout=30)
+
+    def connected(self) -> bool:
+        return self.client is not None and self.client.status == "running"
 
     def close(self) -> None:
         if self.client is not None:
@@ -221,21 +230,25 @@ class _Heartbeat:
         os._exit(code)
 
 
-def run_job(settings: Settings, job_id: str, cluster_owner: int | None = None) -> int:
-    services = build_services(settings)
+def run_job(settings: Settings, job_id: str, cluster_owner: int | None = None, *,
+            services: Services | None = None, cluster: _Cluster | None = None) -> int:
+    """Run the job; ``services`` and ``cluster`` (maybe connected already) are a standby's."""
+    services = services or build_services(settings)
     store = services.jobs
     job = store.record(job_id)
     attempt = store.attempt(job_id)
     folder = JobFolder.of(settings, job_id)
     scratch = folder.scratch(attempt)
     shutil.rmtree(scratch, ignore_errors=True)
-    cluster = _Cluster(settings.dask_scheduler, cluster_owner) if settings.dask_scheduler else None
+    if cluster is None and settings.dask_scheduler:
+        cluster = _Cluster(settings.dask_scheduler, cluster_owner)
     heartbeat = _Heartbeat(store, job_id, attempt, min(5.0, settings.job_heartbeat_timeout_seconds / 4),
                            cluster.watch if cluster is not None else lambda: None, scratch)
     heartbeat.start()
     log = _JobLog(store, job_id, job.log_level)
     try:
-        if cluster is not None:
+        if cluster is not None and not cluster.connected():
+            cluster.close()  # a standby's client that lost its scheduler meanwhile: connect anew
             cluster.connect()
         files = _compute(services, job, scratch, heartbeat, log)
         heartbeat.stop()
@@ -292,13 +305,99 @@ def _record_failure(store: JobStore, job_id: str, attempt: str | None, exc: Exce
     store.finish(job_id, "error", message, attempt=attempt)
 
 
+READY = b"ready\n"
+"""What a standby writes to its ``--ready-fd`` once it is warm."""
+
+
+def _warm_up() -> None:
+    """Import what jobs import lazily (the evaluator pulls in the rest), so no job pays for it."""
+    import distributed  # noqa: F401
+    import pyproj  # noqa: F401
+    import rasterio.shutil  # noqa: F401
+    from pyproj import Transformer
+
+    Transformer.from_crs(32632, 4326, always_xy=True)  # PROJ's database opened once
+
+
+def standby(settings: Settings, cluster_owner: int | None = None, ready_fd: int | None = None,
+            runner: int | None = None) -> int:
+    """Get warm, wait for a job id on stdin, then run that job with its output in ``process.log``.
+
+    Runs from the runner's start of the standby until it is handed a job; if its Dask client can't
+    connect now, the job connects (and gives itself back to the queue if that fails too)."""
+    began = time.monotonic()
+    handed = threading.Event()
+    threading.Thread(target=_exit_when_orphaned, args=(runner or os.getppid(), handed), daemon=True).start()
+    _warm_up()
+    services = build_services(settings)
+    cluster = _Cluster(settings.dask_scheduler, cluster_owner) if settings.dask_scheduler else None
+    if cluster is not None:
+        try:
+            cluster.connect()
+        except Exception as exc:
+            print(f"standby: could not connect to {cluster.address} yet: {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+            cluster.close()
+            cluster.client = None
+    warm = time.monotonic() - began
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, READY)
+        except OSError:  # the runner handed it a job before it was ready, and no longer listens
+            pass
+        os.close(ready_fd)
+    line = sys.stdin.readline()
+    job_id = line.strip()
+    if not job_id:  # end of input: the runner stopped this standby, or is gone
+        os._exit(0)  # nothing to clean up; the scheduler drops a client that went away
+    handed.set()
+    handed_at = time.monotonic()
+    _redirect_output(JobFolder.of(settings, job_id).process_log)
+    print(f"Standby job process {os.getpid()} (warm after {warm:.2f} s, waited {handed_at - began - warm:.2f} s) "
+          f"runs job {job_id}.", flush=True)
+    return run_job(settings, job_id, cluster_owner, services=services, cluster=cluster)
+
+
+def _exit_when_orphaned(runner: int, handed: threading.Event) -> None:
+    """A standby whose runner is gone (killed) exits, also while still importing or connecting."""
+    while os.getppid() == runner:
+        if handed.wait(0.2):
+            return
+    os._exit(0)
+
+
+def _redirect_output(path: Path) -> None:
+    """Send this process's stdout and stderr (file descriptors 1 and 2, so that libraries and
+    child processes follow) to the end of ``path``; stdin from /dev/null."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+        os.dup2(nothing, 0)
+    finally:
+        os.close(target)
+        os.close(nothing)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.jobs.execute", description="Run one batch job.")
-    parser.add_argument("job_id")
+    parser.add_argument("job_id", nargs="?")
+    parser.add_argument("--standby", action="store_true",
+                        help="get ready first, then run the job whose id comes as one line on stdin")
+    parser.add_argument("--runner", type=int, metavar="PID", help="with --standby: exit when this process is gone")
+    parser.add_argument("--ready-fd", type=int, metavar="FD", help="with --standby: where to write 'ready' when warm")
     parser.add_argument("--cluster-owner", type=int, metavar="PID",
                         help="the runner whose LocalCluster TERRACUBE_DASK_SCHEDULER is: the job gives itself back "
                              "to the queue when that process is gone")
     args = parser.parse_args(argv)
+    if args.standby == (args.job_id is not None):
+        parser.error("give either a job id or --standby")
+    if args.standby:
+        return standby(Settings.from_env(), args.cluster_owner, args.ready_fd, args.runner)
     return run_job(Settings.from_env(), args.job_id, args.cluster_owner)
 
 

@@ -204,3 +204,59 @@ def test_job_results_can_be_loaded_again_with_load_stac(connection, tmp_path):
     with rasterio.open(target) as a, rasterio.open(tmp_path / "direct.tif") as b:
         assert a.transform == b.transform
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def _job_pid(live_server, job_id: str) -> int | None:
+    """The job's process as the store records it."""
+    import sqlalchemy as sa
+
+    from backend.jobs.store import jobs_table, make_engine
+    from backend.settings import Settings
+
+    engine = make_engine(Settings(data_dir=live_server.data_dir).job_store_url)
+    with engine.connect() as conn:
+        return conn.execute(sa.select(jobs_table.c.pid).where(jobs_table.c.id == job_id)).scalar()
+
+
+def test_a_job_runs_in_the_warm_standby_process_with_its_output_in_process_log(connection, live_server):
+    cube = connection.load_collection(LC, spatial_extent=EXTENT, temporal_extent=["2023-05-01", "2023-05-10"],
+                                      bands=["B04"])
+    for _ in range(2):  # the second one certainly finds a standby started after the first
+        job = cube.create_job(out_format="GTiff")
+        job.start_and_wait(max_poll_interval=1)
+    log = (live_server.data_dir / "jobs" / job.job_id / "process.log").read_text()
+    # the standby wrote this after handing its output over to the job's log
+    [line] = [line for line in log.splitlines() if line.startswith("Standby job process")]
+    assert f"runs job {job.job_id}" in line
+    assert f"process {_job_pid(live_server, job.job_id)} " in line
+
+
+def test_canceling_a_job_running_in_a_standby_ends_its_process(connection, live_server):
+    import os
+
+    cube = connection.load_collection(LC, spatial_extent=None, temporal_extent=["2023-01-01", "2024-01-01"])
+    job = cube.create_job(out_format="netCDF")
+    job.start()
+    wait_for(job, {"running", "finished", "error"})
+    deadline = time.monotonic() + 60
+    while (pid := _job_pid(live_server, job.job_id)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pid is not None
+    job.stop()
+    assert job.status() == "canceled"
+
+    def alive() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # ended, not yet reaped by its runner
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 60
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive()
+    assert job.status() == "canceled"
