@@ -98,7 +98,8 @@ def list_jobs():
 @blueprint.get("/jobs/<job_id>")
 def describe_job(job_id: str):
     job = services().jobs.get(_user().user_id, job_id)
-    return jsonify({**job.parameters, **_summary(job), "process": job.process})
+    usage = {"usage": job.usage} if job.usage else {}  # measured by the run that finished
+    return jsonify({**job.parameters, **_summary(job), **usage, "process": job.process})
 
 
 @blueprint.patch("/jobs/<job_id>")

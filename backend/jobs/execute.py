@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import os
+import resource
 import shutil
 import sys
 import threading
@@ -250,10 +252,13 @@ def run_job(settings: Settings, job_id: str, cluster_owner: int | None = None, *
         if cluster is not None and not cluster.connected():
             cluster.close()  # a standby's client that lost its scheduler meanwhile: connect anew
             cluster.connect()
-        files = _compute(services, job, scratch, heartbeat, log)
+        usage = _Usage(cluster.client if cluster is not None else None)
+        with usage.measuring():
+            files, values_read = _compute(services, job, scratch, heartbeat, log)
         heartbeat.stop()
         if store.attempt(job_id) != attempt or store.status(job_id) != "running":
             return EXIT_NOT_OURS  # canceled or taken over while writing: leave the job to its new owner
+        store.set_usage(job_id, attempt, usage.document(values_read, files))
         folder.publish(scratch)
         if store.finish(job_id, "finished", attempt=attempt):
             log("info", f"Job finished: {len(files)} result file(s).", {"files": [f.name for f in files]})
@@ -274,8 +279,10 @@ def run_job(settings: Settings, job_id: str, cluster_owner: int | None = None, *
             cluster.close()
 
 
-def _compute(services: Services, job: JobRecord, scratch: Path, heartbeat: _Heartbeat, log: _JobLog) -> list[Path]:
-    """Evaluate the job's graph, write its results and their STAC description into ``scratch``."""
+def _compute(services: Services, job: JobRecord, scratch: Path, heartbeat: _Heartbeat,
+             log: _JobLog) -> tuple[list[Path], int]:
+    """Evaluate the job's graph, write its results and their STAC description into ``scratch``;
+    returns the files and the number of values its loads read."""
     log("info", "Job started.", {"scheduler": services.settings.dask_scheduler or "local threads"})
     env = process_env(services, job.user_id, work_dir=scratch, log=log)
     value = evaluate(services, job.process, env, "job", job.parameters)
@@ -283,7 +290,64 @@ def _compute(services: Services, job: JobRecord, scratch: Path, heartbeat: _Hear
     files = save_job_result(value, scratch, lambda level, message: log(level, message))
     media_type = getattr(value, "media_type", None) or (_COG if files[0].suffix == ".tif" else "application/json")
     write_stac(job, files, scratch, media_type)
-    return files
+    return files, sum(int(load["values"]) for load in env.loads)
+
+
+class _Usage:
+    """What one run used, in openEO's usage form (``{"name": {"value", "unit"}}``).
+
+    - ``cpu``: CPU seconds of the job process (its own and its children's) plus, on a Dask cluster,
+      the seconds the cluster's workers spent computing this run's tasks (from the scheduler's task
+      stream): the workers are shared, so only this job's tasks count;
+    - ``duration``: wall-clock seconds of evaluating and writing;
+    - ``memory``: the peak resident memory of the job process in MB (blocks travel to it for
+      writing; a cluster's workers are shared by jobs and not counted);
+    - ``input_pixels``: values the graph's loads read; ``result_bytes``: bytes of the result files.
+    """
+
+    def __init__(self, client: Any):
+        self._client = client
+        self._tasks: list[dict[str, Any]] = []
+        self._seconds = 0.0
+        self._cpu = 0.0
+
+    @contextlib.contextmanager
+    def measuring(self) -> Iterator[None]:
+        started, cpu = time.perf_counter(), _process_cpu_seconds()
+        stream: Any = None
+        if self._client is not None:
+            from distributed import get_task_stream
+
+            stream = get_task_stream(self._client)
+            stream.__enter__()
+        try:
+            yield
+        finally:
+            if stream is not None:
+                try:
+                    stream.__exit__(None, None, None)
+                    self._tasks = list(stream.data)
+                except Exception:  # the cluster went away: the job re-queues anyway
+                    self._tasks = []
+            self._seconds = time.perf_counter() - started
+            self._cpu = _process_cpu_seconds() - cpu
+
+    def document(self, values_read: int, files: list[Path]) -> dict[str, Any]:
+        worker_seconds = sum(stop["stop"] - stop["start"] for task in self._tasks
+                             for stop in task.get("startstops", ()) if stop.get("action") == "compute")
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {
+            "cpu": {"value": round(self._cpu + worker_seconds, 2), "unit": "cpu-seconds"},
+            "duration": {"value": round(self._seconds, 2), "unit": "seconds"},
+            "memory": {"value": round(peak_kb / 1024), "unit": "mb"},
+            "input_pixels": {"value": values_read, "unit": "values"},
+            "result_bytes": {"value": sum(f.stat().st_size for f in files if f.exists()), "unit": "bytes"},
+        }
+
+
+def _process_cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _record_failure(store: JobStore, job_id: str, attempt: str | None, exc: Exception) -> None:

@@ -55,6 +55,7 @@ jobs_table = sa.Table(
     sa.Column("heartbeat", sa.DateTime),
     sa.Column("runner", sa.String(255)),  # the current attempt: "<runner host:pid>#<token>"
     sa.Column("pid", sa.Integer),  # the current attempt's job process, on its runner's host
+    sa.Column("usage", sa.Text),  # JSON: what the finished run used (openEO's usage object)
 )
 logs_table = sa.Table(
     "job_logs",
@@ -94,13 +95,18 @@ class JobRecord:
     queued: dt.datetime | None
     started: dt.datetime | None
     finished: dt.datetime | None
+    usage: dict[str, Any] | None = None
+    """What the run that finished used: ``{"cpu": {"value", "unit"}, "duration": …}`` (openEO's form)."""
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> JobRecord:
         # Any keys: SQLAlchemy's RowMapping is keyed by column names or Column objects (and a
         # Mapping's key type is invariant), while we only ever look names up.
-        values = {name: row[name] for name in cls.__dataclass_fields__ if name not in ("process", "parameters")}
-        return cls(process=json.loads(row["process"]), parameters=json.loads(row["parameters"] or "{}"), **values)
+        values = {name: row[name] for name in cls.__dataclass_fields__
+                  if name not in ("process", "parameters", "usage")}
+        usage = json.loads(row["usage"]) if row.get("usage") else None
+        return cls(process=json.loads(row["process"]), parameters=json.loads(row["parameters"] or "{}"),
+                   usage=usage, **values)
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,13 @@ class JobStore:
             condition.append(jobs_table.c.runner == attempt)
         with self.engine.begin() as conn:
             return bool(conn.execute(jobs_table.update().where(*condition).values(**values)).rowcount)
+
+    def set_usage(self, job_id: str, attempt: str | None, usage: Mapping[str, Any]) -> bool:
+        """Record what a run used, while it is still the job's current run."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(jobs_table.update().where(
+                jobs_table.c.id == job_id, jobs_table.c.runner == attempt,
+            ).values(usage=json.dumps(dict(usage)))).rowcount)
 
     def set_pid(self, job_id: str, attempt: str, pid: int) -> bool:
         """Record the process that runs this attempt of the job (so that :meth:`recover` can tell

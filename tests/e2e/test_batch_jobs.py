@@ -260,3 +260,17 @@ def test_canceling_a_job_running_in_a_standby_ends_its_process(connection, live_
         time.sleep(0.2)
     assert not alive()
     assert job.status() == "canceled"
+
+
+def test_a_finished_job_reports_what_its_run_used(connection):
+    job = ndvi_max(connection).create_job(out_format="GTiff")
+    job.start_and_wait(max_poll_interval=1, print=lambda *_: None)
+    usage = job.describe()["usage"]
+    assert usage["duration"]["unit"] == "seconds" and usage["duration"]["value"] > 0
+    assert usage["cpu"]["unit"] == "cpu-seconds" and usage["cpu"]["value"] > 0
+    assert usage["memory"]["unit"] == "mb" and usage["memory"]["value"] > 50
+    assert usage["input_pixels"]["value"] == 2 * 2 * 100 * 100  # 2 dates x B04/B08 x 100 x 100 px
+    size = sum(asset.href and requests.get(asset.href, timeout=30).headers.get("Content-Length") and
+               int(requests.get(asset.href, timeout=30).headers["Content-Length"])
+               for asset in job.get_results().get_assets())
+    assert usage["result_bytes"]["value"] == size
