@@ -19,15 +19,18 @@ USER, PASSWORD = "bench", "bench-password"
 
 
 @contextmanager
-def server(data_dir: Path) -> Iterator[str]:
+def server(data_dir: Path, *, job_runner: bool = False) -> Iterator[str]:
+    """The bench server; with ``job_runner`` also its embedded job runner, and two API workers (a
+    job's status is polled while a /result computes)."""
     env = {
         "TERRACUBE_DATA_DIR": str(data_dir),
         "TERRACUBE_USERS": f"{USER}:{PASSWORD}",
-        "TERRACUBE_EMBEDDED_RUNNER": "false",
+        "TERRACUBE_EMBEDDED_RUNNER": "true" if job_runner else "false",
         "TERRACUBE_SYNC_MAX_PIXELS": str(2_000_000_000),
-        "TERRACUBE_WORKERS": "1",
+        "TERRACUBE_WORKERS": "2" if job_runner else "1",
     }
-    with running_server(env, data_dir / "bench-server.log") as root:
+    log = "bench-jobs-server.log" if job_runner else "bench-server.log"
+    with running_server(env, data_dir / log) as root:
         yield root
 
 

@@ -18,34 +18,16 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
-from backend.devserver import running_server
-from bench.common import PASSWORD, USER, token
+from bench.common import server, token
 
 TINY_EXTENT = {"west": 601000, "south": 5036000, "east": 601500, "north": 5036500, "crs": 32632}
 J2_EXTENT = {"west": 605000, "south": 5014520, "east": 625480, "north": 5035000, "crs": 32632}
 RUNS = 5
 LOAD_RUNS = 3
-
-
-@contextmanager
-def job_server(data_dir: Path) -> Iterator[str]:
-    """The server with its embedded job runner (and two API workers: a job's status is polled
-    while a /result computes)."""
-    env = {
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_USERS": f"{USER}:{PASSWORD}",
-        "TERRACUBE_EMBEDDED_RUNNER": "true",
-        "TERRACUBE_SYNC_MAX_PIXELS": str(2_000_000_000),
-        "TERRACUBE_WORKERS": "2",
-    }
-    with running_server(env, data_dir / "bench-jobs-server.log") as root:
-        yield root
 
 
 def _graph(extent: dict, dates: list[str], bands: list[str]) -> dict:
@@ -121,7 +103,7 @@ def _overheads(api: _Api, graph: dict, runs: int) -> tuple[list[float], list[flo
 
 def run_j1(data_dir: Path) -> dict:
     graph = _graph(TINY_EXTENT, ["2023-05-01", "2023-05-10"], ["B04"])
-    with job_server(data_dir) as root:
+    with server(data_dir, job_runner=True) as root:
         api = _Api(root)
         api.sync(graph)  # warm-up: imports, the first job's cluster, caches
         api.job(graph)
@@ -155,7 +137,7 @@ def run_j1(data_dir: Path) -> dict:
 def run_j2(data_dir: Path) -> dict:
     graph = _graph(J2_EXTENT, ["2023-01-01", "2023-04-01"], ["B04", "B08"])
     tiny = _graph(TINY_EXTENT, ["2023-05-01", "2023-05-10"], ["B04"])
-    with job_server(data_dir) as root:
+    with server(data_dir, job_runner=True) as root:
         api = _Api(root)
         api.sync(tiny)  # warm-up: imports, the cluster's workers
         api.job(tiny)

@@ -11,7 +11,7 @@ import datetime as dt
 from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from backend.api import base_url, json_body
+from backend.api import base_url, created, iso, json_body, logs_document
 from backend.evaluation import check
 from backend.jobs.estimate import estimate
 from backend.jobs.folder import JobFolder
@@ -33,10 +33,6 @@ from processes.core.graph import parse_process_graph
 blueprint = Blueprint("jobs", __name__)
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
 def _summary(job: JobRecord) -> dict:
     body = {
         "id": job.id,
@@ -44,15 +40,15 @@ def _summary(job: JobRecord) -> dict:
         "description": job.description,
         "status": job.status,
         "progress": job.progress if job.status in ("running", "finished") else None,
-        "created": _iso(job.created),
-        "updated": _iso(job.updated),
+        "created": iso(job.created),
+        "updated": iso(job.updated),
         "plan": job.plan,
         "budget": job.budget,
         "log_level": job.log_level,
     }
     for stamp in ("queued", "started", "finished"):
         if getattr(job, stamp):
-            body[stamp] = _iso(getattr(job, stamp))
+            body[stamp] = iso(getattr(job, stamp))
     return {k: v for k, v in body.items() if v is not None or k in ("title", "description")}
 
 
@@ -82,10 +78,7 @@ def create_job():
         user.user_id, process, title=body.get("title"), description=body.get("description"),
         plan=body.get("plan"), budget=body.get("budget"), log_level=level, parameters=parameters,
     )
-    response = Response(status=201)
-    response.headers["Location"] = f"{base_url()}/jobs/{job.id}"
-    response.headers["OpenEO-Identifier"] = job.id
-    return response
+    return created(f"/jobs/{job.id}", job.id)
 
 
 @blueprint.get("/jobs")
@@ -232,16 +225,5 @@ def job_logs(job_id: str):
     level = request.args.get("level", "debug")
     limit = request.args.get("limit", type=int)
     entries = svc.jobs.logs(job_id, request.args.get("offset"), level, limit)
-    logs = []
-    for entry in entries:
-        item = {"id": entry.id, "level": entry.level, "message": entry.message, "time": _iso(entry.time)}
-        if entry.code:
-            item["code"] = entry.code
-        if entry.data is not None:
-            item["data"] = entry.data
-        logs.append(item)
-    links = []
-    if limit and len(entries) == limit:
-        links.append({"rel": "next", "href": url_for("jobs.job_logs", job_id=job_id, offset=entries[-1].id,
-                                                     level=level, limit=limit, _external=True)})
-    return jsonify({"level": level, "logs": logs, "links": links})
+    return logs_document(entries, level, limit, lambda offset: url_for(
+        "jobs.job_logs", job_id=job_id, offset=offset, level=level, limit=limit, _external=True))

@@ -8,12 +8,11 @@ revokes it at once (404). The service store, tile arithmetic and rendering live 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from backend.api import base_url, json_body
+from backend.api import base_url, created, iso, json_body, logs_document
 from backend.maps.render import cached_tile, check_service
 from backend.maps.store import ServiceRecord
 from backend.maps.tiles import Tile
@@ -26,10 +25,6 @@ blueprint = Blueprint("secondary_services", __name__)
 
 TILE_MAX_AGE_SECONDS = 60
 """How long browsers may reuse a tile without asking (then ``If-None-Match`` revalidates it)."""
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _user():
@@ -48,7 +43,7 @@ def _summary(service: ServiceRecord) -> dict[str, Any]:
         "url": tile_url(service),
         "type": service.type,
         "enabled": service.enabled,
-        "created": _iso(service.created),
+        "created": iso(service.created),
         "plan": service.plan,
         "budget": service.budget,
         "costs": 0,
@@ -99,10 +94,7 @@ def create_service():
         user.user_id, service_type, process, configuration, title=_text(body, "title"),
         description=_text(body, "description"), enabled=_enabled(body), plan=_text(body, "plan"), budget=budget,
     )
-    response = Response(status=201)
-    response.headers["Location"] = f"{base_url()}/services/{service.id}"
-    response.headers["OpenEO-Identifier"] = service.id
-    return response
+    return created(f"/services/{service.id}", service.id)
 
 
 @blueprint.get("/services")
@@ -161,21 +153,9 @@ def service_logs(service_id: str):
     level = request.args.get("level", "debug")
     limit = request.args.get("limit", type=int)
     entries = store.logs(service_id, request.args.get("offset"), level, limit)
-    logs = []
-    for entry in entries:
-        item: dict[str, Any] = {"id": entry.id, "level": entry.level, "message": entry.message,
-                                "time": _iso(entry.time)}
-        if entry.code:
-            item["code"] = entry.code
-        if entry.data is not None:
-            item["data"] = entry.data
-        logs.append(item)
-    links = []
-    if limit and len(entries) == limit:
-        links.append({"rel": "next", "href": url_for("secondary_services.service_logs", service_id=service_id,
-                                                     offset=entries[-1].id, level=level, limit=limit,
-                                                     _external=True)})
-    return jsonify({"level": level, "logs": logs, "links": links})
+    return logs_document(entries, level, limit, lambda offset: url_for(
+        "secondary_services.service_logs", service_id=service_id, offset=offset, level=level, limit=limit,
+        _external=True))
 
 
 @blueprint.get("/services/xyz/<service_id>/<key>/tiles/<z>/<x>/<y>.png")

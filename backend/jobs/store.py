@@ -145,6 +145,29 @@ def _add_missing_columns(engine: Engine) -> None:
                                      f"{column.type.compile(engine.dialect)}"))
 
 
+def read_logs(engine: Engine, table: sa.Table, owner: sa.Column, owner_id: str, offset: str | None,
+              level: str, limit: int | None, what: str) -> list[LogEntry]:
+    """Log entries of one job or service (``owner`` = ``owner_id``) at or above ``level``, after the
+    entry ``offset``, oldest first; an ``offset`` that is no entry id is a ``BadRequest``."""
+    minimum = LOG_LEVELS.get(level, 0)
+    levels = [name for name, rank in LOG_LEVELS.items() if rank >= minimum]
+    query = sa.select(table).where(owner == owner_id, table.c.level.in_(levels))
+    if offset:
+        try:
+            query = query.where(table.c.seq > int(offset))
+        except ValueError:
+            raise BadRequest(f"offset '{offset}' is not a log entry id of this {what}.") from None
+    query = query.order_by(table.c.seq)
+    if limit:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        return [
+            LogEntry(str(r["seq"]), r["time"], r["level"], r["code"], r["message"],
+                     json.loads(r["data"]) if r["data"] else None)
+            for r in conn.execute(query).mappings()
+        ]
+
+
 class JobStore:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -237,23 +260,7 @@ class JobStore:
     # ``builtins.list`` in the annotations below: inside this class body ``list`` is the method above.
     def logs(self, job_id: str, offset: str | None = None, level: str = "debug", limit: int | None = None
              ) -> builtins.list[LogEntry]:
-        minimum = LOG_LEVELS.get(level, 0)
-        levels = [name for name, rank in LOG_LEVELS.items() if rank >= minimum]
-        query = sa.select(logs_table).where(logs_table.c.job_id == job_id, logs_table.c.level.in_(levels))
-        if offset:
-            try:
-                query = query.where(logs_table.c.seq > int(offset))
-            except ValueError:
-                raise BadRequest(f"offset '{offset}' is not a log entry id of this job.") from None
-        query = query.order_by(logs_table.c.seq)
-        if limit:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [
-                LogEntry(str(r["seq"]), r["time"], r["level"], r["code"], r["message"],
-                         json.loads(r["data"]) if r["data"] else None)
-                for r in conn.execute(query).mappings()
-            ]
+        return read_logs(self.engine, logs_table, logs_table.c.job_id, job_id, offset, level, limit, "job")
 
     # --- the runner's operations ----------------------------------------------------------------
     def log(self, job_id: str, level: str, message: str, data: Any = None, code: str | None = None) -> None:

@@ -22,8 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backend.jobs.store import LOG_LEVELS, LogEntry, metadata, utcnow
-from processes.core.errors import BadRequest, PropertyNotEditable, ServiceNotFound
+from backend.jobs.store import LogEntry, metadata, read_logs, utcnow
+from processes.core.errors import PropertyNotEditable, ServiceNotFound
 
 services_table = sa.Table(
     "services",
@@ -174,21 +174,5 @@ class ServiceStore:
 
     def logs(self, service_id: str, offset: str | None = None, level: str = "debug", limit: int | None = None
              ) -> builtins.list[LogEntry]:
-        minimum = LOG_LEVELS.get(level, 0)
-        levels = [name for name, rank in LOG_LEVELS.items() if rank >= minimum]
-        query = sa.select(service_logs_table).where(service_logs_table.c.service_id == service_id,
-                                                    service_logs_table.c.level.in_(levels))
-        if offset:
-            try:
-                query = query.where(service_logs_table.c.seq > int(offset))
-            except ValueError:
-                raise BadRequest(f"offset '{offset}' is not a log entry id of this service.") from None
-        query = query.order_by(service_logs_table.c.seq)
-        if limit:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [
-                LogEntry(str(r["seq"]), r["time"], r["level"], r["code"], r["message"],
-                         json.loads(r["data"]) if r["data"] else None)
-                for r in conn.execute(query).mappings()
-            ]
+        return read_logs(self.engine, service_logs_table, service_logs_table.c.service_id, service_id, offset,
+                         level, limit, "service")
