@@ -56,7 +56,8 @@ class _Deadline(Callback):
 def sync_env(services: Services, user_id: str | None, *, validate_only: bool = False) -> ProcessEnv:
     """The environment of a synchronous request: the size limits of ``/result``."""
     limits = Limits(max_pixels=services.settings.sync_max_pixels,
-                    scope="synchronous processing (TERRACUBE_SYNC_MAX_PIXELS); a batch job may load more, and")
+                    scope="synchronous processing (TERRACUBE_SYNC_MAX_PIXELS)",
+                    way_out="A batch job may load more.")
     return process_env(services, user_id, limits=limits, validate_only=validate_only)
 
 

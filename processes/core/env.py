@@ -53,6 +53,8 @@ class Limits:
     """Most STAC items one load may stack."""
     scope: str = "this request"
     """Who sets the limits, for error messages (e.g. "synchronous processing (TERRACUBE_SYNC_MAX_PIXELS)")."""
+    way_out: str = ""
+    """What else the user can do when a limit is reached (e.g. "Run it as a batch job to load more.")."""
 
 
 def log_to_python_logging(level: str, message: str, data: Mapping[str, Any]) -> None:

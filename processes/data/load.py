@@ -111,7 +111,8 @@ def stack_collection(
         # for polygons, the bbox of the reprojected polygons is tighter than the reprojected bbox
         native = bbox_of(native_geoms, crs) if native_geoms is not None else bbox.to_crs(crs)
         bounds = pixel_edges(native, resolution)
-    plan = plan_load(id, items, assets, crs, resolution, bounds, env.limits.max_pixels, env.limits.scope)
+    plan = plan_load(id, items, assets, crs, resolution, bounds, env.limits.max_pixels, env.limits.scope,
+                     env.limits.way_out)
     items = plan.items
 
     stacking = [item_for_stacking(item) for item in items]

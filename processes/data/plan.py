@@ -74,7 +74,8 @@ def _overlaps(a: Bounds, b: Bounds) -> bool:
 
 
 def plan_load(collection_id: str, items: list[pystac.Item], assets: list[str], crs: pyproj.CRS,
-              resolution: float, bounds: Bounds | None, max_values: int | None, limit_name: str) -> LoadPlan:
+              resolution: float, bounds: Bounds | None, max_values: int | None, limit_name: str,
+              way_out: str = "") -> LoadPlan:
     """The plan of a load; raises ``NoDataAvailable`` when no item overlaps the extent on the cube's
     grid and ``ProcessGraphComplexity`` when the cube would hold more than ``max_values``."""
     footprints = [(item, item_bounds(item, assets, crs)) for item in items]
@@ -103,7 +104,7 @@ def plan_load(collection_id: str, items: list[pystac.Item], assets: list[str], c
         raise ProcessGraphComplexity(
             f"Loading '{collection_id}' with these extents gives {plan.values:,} values ({plan.describe()}); "
             f"{limit_name} allows at most {max_values:,}. Narrow the spatial or temporal extent, load fewer "
-            "bands, or split the work into several requests."
+            f"bands, or split the work into several requests. {way_out}".rstrip()
         )
     return plan
 
