@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Blueprint, Flask
 from flask_cors import CORS
 
 from backend.access_log import register_access_log
+from backend.api.versions import API_VERSIONS, ApiVersion
 from backend.errors import register_error_handlers
 from backend.services import EXTENSION_KEY, build_services
-from backend.settings import API_PREFIX, Settings
+from backend.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -45,16 +46,31 @@ def create_app(settings: Settings | None = None) -> Flask:
         collections,
         credentials,
         files,
+        health,
+        items,
         jobs,
         process_graphs,
         processes,
         processing,
         secondary_services,
+        web,
     )
 
     app.register_blueprint(capabilities.well_known)
-    # before capabilities, whose placeholder GET /service_types (an empty listing) it replaces
-    app.register_blueprint(secondary_services.blueprint, url_prefix=API_PREFIX)
-    for module in (capabilities, collections, credentials, files, jobs, process_graphs, processes, processing):
-        app.register_blueprint(module.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(web.blueprint)  # web pages, outside the openEO API prefix
+    # at the root for load balancers, under each prefix for the federation's aggregator
+    app.register_blueprint(health.blueprint)
+    # every API version gets the same blueprints under its own prefix (backend/api/versions.py); the
+    # secondary services come before capabilities, whose placeholder GET /service_types they replace
+    api = (secondary_services, capabilities, collections, items, credentials, files, jobs, process_graphs,
+           processes, processing)
+    for version in API_VERSIONS:
+        _mount(app, health.blueprint, version, name="health_api")
+        for module in api:
+            _mount(app, module.blueprint, version)
     return app
+
+
+def _mount(app: Flask, blueprint: Blueprint, version: ApiVersion, name: str | None = None) -> None:
+    app.register_blueprint(blueprint, url_prefix=version.prefix,
+                           name=(name or blueprint.name) + version.blueprint_suffix)

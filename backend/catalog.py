@@ -15,7 +15,7 @@ from typing import Any
 import pyproj
 
 from backend.settings import Settings
-from processes.data.load import collection_bands
+from processes.data.collection_metadata import bands_from_assets, collection_bands, has_time_dimension
 from processes.data.stac_sources import (
     CollectionCatalog,
     StacApiCollection,
@@ -45,13 +45,24 @@ def build_catalog(settings: Settings) -> CollectionCatalog:
     return CollectionCatalog(collections)
 
 
-def openeo_collection(handle: Any, base_url: str) -> dict[str, Any]:
-    """The full openEO collection document (STAC collection + datacube extension)."""
+def openeo_collection(handle: Any, base_url: str, host: str = "Terracube") -> dict[str, Any]:
+    """The full openEO collection document (STAC collection + datacube extension).
+
+    Every collection names its ``providers`` (the source's own, then this back-end as ``host``, under
+    the back-end's title ``host``) and says ``deprecated: false`` unless its source says otherwise:
+    a federation's aggregator merges both across back-ends that offer the same collection.
+    """
     doc = copy.deepcopy(handle.stac_collection())
     doc["stac_version"] = doc.get("stac_version", "1.0.0")
     doc["type"] = "Collection"
     doc.setdefault("description", doc.get("title") or handle.id)
     doc.setdefault("license", "proprietary")
+    doc.setdefault("deprecated", False)
+    providers = list(doc.get("providers") or [])
+    if not any("host" in (p.get("roles") or []) for p in providers):
+        providers.append({"name": host, "roles": ["host"], "url": f"{base_url}/",
+                          "description": "The openEO back-end that serves this collection."})
+    doc["providers"] = providers
     extensions = list(doc.get("stac_extensions") or [])
     if not any("datacube" in e for e in extensions):
         extensions.append(DATACUBE_EXTENSION)
@@ -77,13 +88,18 @@ def _cube_dimensions(handle: Any, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _derive_dimensions(handle: Any, doc: dict[str, Any]) -> dict[str, Any]:
-    """``cube:dimensions`` from the extents and the first item, for sources that lack it."""
+    """``cube:dimensions`` from the extents and the items, for sources that lack it.
+
+    A static collection's items give the CRS and pixel size (when they share one), its bands when the
+    collection declares none, and whether it has a time dimension at all (items without ``datetime``:
+    none, see :mod:`processes.data.collection_metadata`).
+    """
     bbox = (doc.get("extent", {}).get("spatial", {}).get("bbox") or [[-180, -90, 180, 90]])[0]
     interval = (doc.get("extent", {}).get("temporal", {}).get("interval") or [[None, None]])[0]
+    items = handle.items() if isinstance(handle, StaticCollection) else []
     epsg = 4326
-    step = None
-    if isinstance(handle, StaticCollection) and handle.items():
-        props = handle.items()[0].properties
+    if items:
+        props = items[0].properties
         code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
         if code:
             epsg = pyproj.CRS.from_user_input(code).to_epsg() or 4326
@@ -95,14 +111,28 @@ def _derive_dimensions(handle: Any, doc: dict[str, Any]) -> dict[str, Any]:
     dims: dict[str, Any] = {
         "x": {"type": "spatial", "axis": "x", "extent": x_extent, "reference_system": epsg},
         "y": {"type": "spatial", "axis": "y", "extent": y_extent, "reference_system": epsg},
-        "t": {"type": "temporal", "extent": interval, "step": None},
     }
+    step = _common_pixel_size(items)
     if step is not None:
         dims["x"]["step"] = dims["y"]["step"] = step
-    bands = collection_bands(doc)
+    if not items or has_time_dimension(doc, items):
+        dims["t"] = {"type": "temporal", "extent": interval, "step": None}
+    bands = collection_bands(doc) or bands_from_assets(items)
     if bands:
         dims["bands"] = {"type": "bands", "values": list(bands)}
     return dims
+
+
+def _common_pixel_size(items: list) -> float | None:
+    """The pixel size all items' grids share (``proj:transform``), or None when they differ or lack it."""
+    sizes: set[float] = set()
+    for item in items[:200]:
+        transforms = [item.properties.get("proj:transform")]
+        transforms += [asset.extra_fields.get("proj:transform") for asset in item.assets.values()]
+        sizes.update(round(abs(float(t[0])), 12) for t in transforms if t)
+    if len(sizes) != 1:
+        return None
+    return sizes.pop()
 
 
 def _links(links: list[dict[str, Any]], collection_id: str, base_url: str) -> list[dict[str, Any]]:

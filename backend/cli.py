@@ -1,4 +1,5 @@
-"""The ``terracube`` command: ``serve`` (gunicorn) and ``demo`` (generate demo data)."""
+"""The ``terracube`` command: ``serve`` (gunicorn), ``worker`` (the job runner), ``demo`` (generate demo
+data) and ``users`` (the users and their usage, for operators)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend.settings import API_PREFIX, Settings, SettingsError
+from backend.api.versions import API_VERSIONS
+from backend.settings import Settings, SettingsError
 from processes.core.errors import OpenEOError
 
 
@@ -47,7 +49,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     runner = _start_embedded_runner() if settings.embedded_runner else None
     url = f"http://{settings.host}:{settings.port}"
-    print(f"Terracube openEO back-end at {url}{API_PREFIX}/  (also {url}/.well-known/openeo)", flush=True)
+    prefixes = ", ".join(f"{url}{v.prefix}/" for v in API_VERSIONS)
+    print(f"Terracube openEO back-end at {prefixes}  (also {url}/.well-known/openeo)", flush=True)
     if settings.users == {"demo": "demo"}:
         print('Demo credentials: user "demo", password "demo"  '
               f'(openeo.connect("{url}").authenticate_basic("demo", "demo"))', flush=True)
@@ -98,6 +101,37 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users(args: argparse.Namespace) -> int:
+    """Every user with jobs, files or a configured account, and what they use (store and folders)."""
+    import json
+
+    from backend.accounting.usage import all_usage, human_bytes
+    from backend.jobs.store import JobStore, make_engine
+
+    settings = Settings.from_env()
+    usages = all_usage(settings, JobStore(make_engine(settings.job_store_url)))
+    rows = [{"user_id": u.user_id, "roles": ["user", "admin"] if u.user_id in settings.admins else ["user"],
+             "jobs": u.jobs, "queued_or_running": u.running, "cpu_seconds": round(u.cpu_seconds, 2),
+             "result_bytes": u.result_bytes, "workspace_bytes": u.workspace_bytes,
+             **({"costs": u.costs, "currency": settings.prices["currency"]} if settings.prices else {})}
+            for u in usages]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    header = ["user", "roles", "jobs", "active", "cpu s", "results", "workspace"]
+    header += ["costs"] if settings.prices else []
+    table = [header] + [
+        [r["user_id"], ",".join(r["roles"]), str(r["jobs"]), str(r["queued_or_running"]), f"{r['cpu_seconds']:.1f}",
+         human_bytes(r["result_bytes"]), human_bytes(r["workspace_bytes"])]
+        + ([f"{r['costs']:.2f} {r['currency']}"] if settings.prices else [])
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:  # names left, numbers right
+        print("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="terracube", description="Terracube openEO back-end")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", help="output folder (default: <data dir>/demo)")
     demo.add_argument("--overwrite", action="store_true", help="regenerate even if present")
     demo.set_defaults(run=_demo)
+
+    users = sub.add_parser("users", help="list the users and their usage: jobs, CPU seconds, stored bytes")
+    users.add_argument("--json", action="store_true", help="print JSON (bytes and seconds as numbers)")
+    users.set_defaults(run=_users)
 
     args = parser.parse_args(argv)
     try:

@@ -35,26 +35,33 @@ def running_server(settings_env: Mapping[str, str], log_path: Path, timeout: flo
             [sys.executable, "-m", "backend.cli", "serve"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
         )
     try:
-        _wait_until_up(root, process, log_path, timeout)
+        wait_until_answering(f"{root}/.well-known/openeo", process, log_path, "the server", timeout)
         yield root
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 20)
 
 
-def _wait_until_up(root: str, process: subprocess.Popen, log_path: Path, timeout: float) -> None:
+def wait_until_answering(url: str, process: subprocess.Popen, log_path: Path, what: str, timeout: float) -> None:
+    """Wait until ``url`` answers 200; ``RuntimeError`` with the end of the log when ``process`` exits or
+    ``timeout`` seconds pass first. For every server the tests and benchmarks start."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         try:
-            if requests.get(f"{root}/.well-known/openeo", timeout=2).status_code == 200:
+            if requests.get(url, timeout=2).status_code == 200:
                 return
         except requests.ConnectionError:
             pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server did not come up in {timeout} s:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not come up in {timeout} s:\n{log_path.read_text()[-4000:]}")
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate ``process``, killing it when it has not exited after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -16,6 +16,7 @@ from flask import current_app
 from backend.auth import Authenticator
 from backend.catalog import build_catalog
 from backend.jobs.store import JobStore, make_engine
+from backend.maps.cache import TileCache
 from backend.maps.store import ServiceStore
 from backend.process_graphs import UdpStore
 from backend.settings import Settings
@@ -43,6 +44,8 @@ class Services:
     udps: UdpStore
     maps: ServiceStore
     """Secondary web services (``/services``): live maps."""
+    tiles: TileCache
+    """Rendered map tiles of those services (memory, and disk where configured)."""
 
 
 def build_services(settings: Settings) -> Services:
@@ -52,12 +55,13 @@ def build_services(settings: Settings) -> Services:
     engine = make_engine(settings.job_store_url)
     return Services(
         settings=settings,
-        auth=Authenticator(settings.users, settings.token_secret(), settings.token_ttl_seconds),
+        auth=Authenticator.from_settings(settings),
         catalog=build_catalog(settings),
         registry=build_registry(),
         jobs=JobStore(engine),
         udps=UdpStore(engine),
         maps=ServiceStore(engine),
+        tiles=TileCache(settings.tile_cache_mb * 2**20, settings.tile_cache_dir, settings.tile_cache_disk_mb * 2**20),
     )
 
 

@@ -45,8 +45,9 @@ class Settings:
     """Serve the generated demo collections from ``<data_dir>/demo`` (``TERRACUBE_DEMO``)."""
     sync_max_pixels: int = 400_000_000
     """Most values one ``load_collection`` may give in a synchronous request (``TERRACUBE_SYNC_MAX_PIXELS``)."""
-    sync_timeout_seconds: int = 600
-    """Wall-clock limit of a synchronous request (``TERRACUBE_SYNC_TIMEOUT_SECONDS``)."""
+    sync_timeout_seconds: int = 300
+    """Wall-clock limit of a synchronous request (``TERRACUBE_SYNC_TIMEOUT_SECONDS``); 5 minutes, as the
+    openEO federation expects."""
     workers: int = 2
     """gunicorn worker processes (``TERRACUBE_WORKERS``)."""
     threads: int = 4
@@ -77,6 +78,49 @@ class Settings:
     worker_max_mb: int = 6144
     """Memory ceiling of one API worker process, in MiB (``TERRACUBE_WORKER_MAX_MB``): a worker whose
     resident memory passes it is recycled (its requests fail, the server keeps serving)."""
+    tile_cache_mb: int = 64
+    """Rendered map tiles kept in memory by each API worker, in MiB (``TERRACUBE_TILE_CACHE_MB``); 0: none."""
+    tile_cache_dir: Path | None = None
+    """A folder where rendered map tiles are kept on disk, shared by the workers and kept across restarts
+    (``TERRACUBE_TILE_CACHE_DIR``); unset: no disk cache."""
+    tile_cache_disk_mb: int = 1024
+    """Most MiB the disk tile cache holds; the oldest tiles go first (``TERRACUBE_TILE_CACHE_DISK_MB``)."""
+    oidc_providers: tuple[Mapping[str, Any], ...] = ()
+    """OpenID Connect providers (``TERRACUBE_OIDC_PROVIDERS``): a JSON list in the form ``GET /credentials/oidc``
+    serves them (``id``, ``issuer``, ``title``, ``scopes``, ``default_clients``), each optionally with an
+    ``audience`` its JWT access tokens must name (checked, not published); empty: HTTP Basic only."""
+    oidc_roles_claim: str = "groups"
+    """The access-token or userinfo claim that lists a user's roles, e.g. ``eduperson_entitlement``
+    (``TERRACUBE_OIDC_ROLES_CLAIM``)."""
+    oidc_admin_role: str | None = None
+    """A value of that claim that makes its user an administrator: the user gets the role ``admin``
+    (``TERRACUBE_OIDC_ADMIN_ROLE``); unset: nobody logged in with OpenID Connect is one."""
+
+    # --- accounts: roles, per-user limits, retention, billing (docs/accounts.md) ----------------------------
+    admins: tuple[str, ...] = ()
+    """User ids that have the role ``admin`` besides ``user`` (``TERRACUBE_ADMINS``, comma-separated); an
+    identity provider may give users further roles (see ``limits``)."""
+    limits: Mapping[str, Mapping[str, int | None]] = field(default_factory=lambda: {
+        "user": {"running_jobs": 5, "result_mb": 102_400, "workspace_mb": 20_480, "sync_pixels": None},
+        "admin": {"running_jobs": None, "result_mb": None, "workspace_mb": None, "sync_pixels": None},
+    })
+    """Limits per role (``TERRACUBE_LIMITS``, JSON ``{"role": {"limit": value}}``, merged over these defaults):
+    ``running_jobs`` (batch jobs queued or running at once), ``result_mb`` (MiB of stored job results),
+    ``workspace_mb`` (MiB of uploaded files), ``sync_pixels`` (values one ``load_collection`` of ``/result``
+    may give; ``null``: ``sync_max_pixels``). Otherwise ``null`` means unlimited; a user with several roles
+    gets the most generous value of each."""
+    result_retention_days: int = 90
+    """Days a finished job's results are kept; the job runner removes older ones
+    (``TERRACUBE_RESULT_RETENTION_DAYS``; 0 keeps them forever)."""
+    job_retention_days: int = 365
+    """Days a job's metadata and logs are kept after its last change; the job runner removes older jobs
+    (``TERRACUBE_JOB_RETENTION_DAYS``; 0 keeps them forever)."""
+    retention_sweep_minutes: int = 60
+    """How often the job runner removes expired results and jobs (``TERRACUBE_RETENTION_SWEEP_MINUTES``)."""
+    prices: Mapping[str, Any] | None = None
+    """The price list (``TERRACUBE_PRICES``, JSON): ``currency`` (required), ``plan`` (its name), and the
+    prices ``cpu_seconds`` (per CPU second), ``result_gb`` (per GB of results written), ``input_megapixels``
+    (per million values read). Unset: no billing, no costs."""
 
     @property
     def demo_dir(self) -> Path:
@@ -125,7 +169,7 @@ class Settings:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            if f.name == "data_dir":
+            if f.name in ("data_dir", "tile_cache_dir"):
                 text = str(Path(value).resolve())
             elif isinstance(value, bool):
                 text = "true" if value else "false"
@@ -162,11 +206,19 @@ class Settings:
 def _convert(name: str, value: Any) -> Any:
     var = f"TERRACUBE_{name.upper()}"
     try:
+        if name in ("result_retention_days", "job_retention_days", "retention_sweep_minutes"):
+            return int(value)
+        if name == "admins":
+            return _names(value)
+        if name == "limits":
+            return _limits(value)
+        if name == "prices":
+            return _prices(value)
         if name in ("port", "token_ttl_seconds", "sync_max_pixels", "sync_timeout_seconds", "workers", "threads",
                     "max_running_jobs", "result_link_ttl_seconds", "job_heartbeat_timeout_seconds",
-                    "job_max_pixels", "max_request_mb", "worker_max_mb"):
+                    "job_max_pixels", "max_request_mb", "worker_max_mb", "tile_cache_mb", "tile_cache_disk_mb"):
             return int(value)
-        if name == "data_dir":
+        if name in ("data_dir", "tile_cache_dir"):
             return Path(value)
         if name in ("demo", "embedded_runner"):
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
@@ -175,6 +227,12 @@ def _convert(name: str, value: Any) -> Any:
                 value = json.loads(value)
             items = value if isinstance(value, list) else str(value).split(",")
             return tuple(s.strip() for s in items if s.strip())
+        if name == "oidc_providers":
+            providers = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(providers, list) or not all(isinstance(p, Mapping) for p in providers):
+                raise ValueError('expected a JSON list of providers, e.g. [{"id": "egi", "issuer": '
+                                 '"https://aai.egi.eu/auth/realms/egi", "title": "EGI", "scopes": ["openid"]}]')
+            return tuple(dict(p) for p in providers)
         if name == "users":
             if isinstance(value, str) and value.lstrip().startswith("{"):
                 value = json.loads(value)
@@ -194,3 +252,56 @@ def _convert(name: str, value: Any) -> Any:
     except ValueError as exc:
         raise SettingsError(f"{var} is invalid: {exc}") from exc
     return value
+
+
+LIMIT_NAMES = ("running_jobs", "result_mb", "workspace_mb", "sync_pixels")
+"""The per-role limits of ``TERRACUBE_LIMITS``."""
+PRICE_NAMES = ("cpu_seconds", "result_gb", "input_megapixels")
+"""The prices of ``TERRACUBE_PRICES``, each per unit of one part of a job's measured usage."""
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list from JSON (``["a", "b"]``), TOML or a comma-separated string."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        value = json.loads(value)
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return tuple(str(s).strip() for s in items if str(s).strip())
+
+
+def _limits(value: Any) -> dict[str, dict[str, int | None]]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, Mapping):
+        raise ValueError('give a JSON object of roles, e.g. {"user": {"running_jobs": 2, "workspace_mb": 1024}}')
+    merged = {role: dict(limits) for role, limits in Settings().limits.items()}
+    for role, given in value.items():
+        if not isinstance(given, Mapping):
+            raise ValueError(f"role '{role}' needs an object of limits ({', '.join(LIMIT_NAMES)})")
+        unknown = sorted(set(given) - set(LIMIT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown limits {unknown} for role '{role}'; known: {', '.join(LIMIT_NAMES)}")
+        for limit, amount in given.items():
+            if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount < 0):
+                raise ValueError(f"limit '{limit}' of role '{role}' must be a whole number ≥ 0 or null (unlimited)")
+        merged.setdefault(str(role), {}).update(given)
+    return merged
+
+
+def _prices(value: Any) -> dict[str, Any] | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, Mapping):
+        raise ValueError('give a JSON object, e.g. {"currency": "EUR", "cpu_seconds": 0.001, "result_gb": 0.1}')
+    unknown = sorted(set(value) - {"currency", "plan", *PRICE_NAMES})
+    if unknown:
+        raise ValueError(f"unknown keys {unknown}; known: currency, plan, {', '.join(PRICE_NAMES)}")
+    currency = value.get("currency")
+    if not isinstance(currency, str) or not currency.strip():
+        raise ValueError('name the currency of the prices, e.g. "currency": "EUR"')
+    for name in PRICE_NAMES:
+        price = value.get(name, 0)
+        if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
+            raise ValueError(f"price '{name}' must be a number ≥ 0")
+    return dict(value)

@@ -53,17 +53,23 @@ class _Deadline(Callback):
             )
 
 
-def sync_env(services: Services, user_id: str | None, *, validate_only: bool = False) -> ProcessEnv:
-    """The environment of a synchronous request: the size limits of ``/result``."""
-    limits = Limits(max_pixels=services.settings.sync_max_pixels,
-                    scope="synchronous processing (TERRACUBE_SYNC_MAX_PIXELS)",
+def sync_env(services: Services, user_id: str | None, *, validate_only: bool = False,
+             max_pixels: int | None = None) -> ProcessEnv:
+    """The environment of a synchronous request: the size limits of ``/result`` — the user's
+    (``max_pixels``, from their roles' ``sync_pixels``), else the server's."""
+    settings = services.settings
+    own = max_pixels is not None and max_pixels != settings.sync_max_pixels
+    limits = Limits(max_pixels=max_pixels if max_pixels is not None else settings.sync_max_pixels,
+                    scope="synchronous processing for your account (sync_pixels of TERRACUBE_LIMITS)" if own
+                    else "synchronous processing (TERRACUBE_SYNC_MAX_PIXELS)",
                     way_out="A batch job may load more.")
     return process_env(services, user_id, limits=limits, validate_only=validate_only)
 
 
-def validate(services: Services, body: Any, user_id: str | None) -> list[dict[str, str]]:
+def validate(services: Services, body: Any, user_id: str | None, max_pixels: int | None = None
+             ) -> list[dict[str, str]]:
     """Errors of a process graph as ``[{"code", "message"}]`` (empty when valid); computes nothing."""
-    limits = sync_env(services, user_id).limits
+    limits = sync_env(services, user_id, max_pixels=max_pixels).limits
     try:
         check(services, body, user_id, "synchronous", limits=limits)
     except OpenEOError as err:
@@ -71,9 +77,10 @@ def validate(services: Services, body: Any, user_id: str | None) -> list[dict[st
     return []
 
 
-def run_sync(services: Services, body: Any, user_id: str) -> SyncResult:
-    """Evaluate and compute. A file result lies in its own temporary folder: call ``cleanup()``."""
-    value = evaluate(services, body, sync_env(services, user_id), "synchronous")
+def run_sync(services: Services, body: Any, user_id: str, max_pixels: int | None = None) -> SyncResult:
+    """Evaluate and compute (``max_pixels``: the user's limit, see :func:`sync_env`). A file result
+    lies in its own temporary folder: call ``cleanup()``."""
+    value = evaluate(services, body, sync_env(services, user_id, max_pixels=max_pixels), "synchronous")
     settings = services.settings
     with _Deadline(settings.sync_timeout_seconds), dask.config.set(scheduler="threads"):
         if not isinstance(value, SaveResult):

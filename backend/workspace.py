@@ -4,7 +4,9 @@ Paths come from URLs and process graphs, so every path is resolved here, in one 
 POSIX-style, no ``.``/``..`` segments, no hidden names, and the resolved file must lie inside the
 user's own folder (symlinks included). Folder names are derived from the user id so that no user
 id can name another user's folder. Uploads are streamed to a temporary file in the same folder
-and moved into place, so a failed upload never leaves half a file.
+and moved into place, so a failed upload never leaves half a file; a workspace with a quota refuses
+an upload that would take it over (``StorageQuotaExceeded``), before reading it when its length is
+given.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from processes.core.errors import FileNotFound, FileOperationUnsupported, FilePathInvalid, FileSizeExceeded
+from processes.core.errors import (
+    FileNotFound,
+    FileOperationUnsupported,
+    FilePathInvalid,
+    FileSizeExceeded,
+    OpenEOError,
+    StorageQuotaExceeded,
+)
 
 MAX_FILE_BYTES = 2 * 1024**3
 # The API's file path pattern forbids \r \n \\ : ' " (and a leading /); control characters too.
@@ -30,9 +39,11 @@ _CHUNK = 1024 * 1024
 class Workspace:
     """The workspace of one user."""
 
-    def __init__(self, root: Path, user_id: str, max_file_bytes: int = MAX_FILE_BYTES):
+    def __init__(self, root: Path, user_id: str, max_file_bytes: int = MAX_FILE_BYTES, quota_bytes: int | None = None):
         self.user_id = user_id
         self.max_file_bytes = max_file_bytes
+        self.quota_bytes = quota_bytes
+        """Most bytes the workspace may hold (None: no quota)."""
         digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:16]
         slug = re.sub(r"[^A-Za-z0-9_-]", "_", user_id)[:40]
         self.root = (root / f"{slug}-{digest}").resolve()
@@ -88,10 +99,28 @@ class Workspace:
             "modified": datetime.fromtimestamp(stat.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    def put(self, path: str, stream: IO[bytes] | Iterable[bytes]) -> dict[str, Any]:
+    def used_bytes(self) -> int:
+        """Bytes of the files in the workspace."""
+        total = 0
+        for file in self._files():
+            try:
+                total += file.stat().st_size
+            except OSError:  # removed meanwhile
+                pass
+        return total
+
+    def put(self, path: str, stream: IO[bytes] | Iterable[bytes], size: int | None = None) -> dict[str, Any]:
+        """Store the bytes of ``stream`` at ``path``; ``size`` (the request's length, if given) lets an
+        upload over the quota be refused before it is read."""
         target = self.resolve(path, must_exist=False)
         if target.is_dir():
             raise FileOperationUnsupported(f"'{path}' is a folder; upload to a file path instead.")
+        room = None
+        if self.quota_bytes is not None:  # the file replaced at ``path`` frees its room
+            used = self.used_bytes() - (target.stat().st_size if target.is_file() else 0)
+            room = self.quota_bytes - used
+            if size is not None and size > room:
+                raise self._over_quota(used, size)
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
         written = 0
@@ -104,12 +133,22 @@ class Workspace:
                         raise FileSizeExceeded(
                             f"File size is too large. Maximum file size: {self.max_file_bytes} bytes."
                         )
+                    if room is not None and written > room:
+                        raise self._over_quota((self.quota_bytes or 0) - room, written, at_least=True)
                     out.write(chunk)
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
         return self._describe(target)
+
+    def _over_quota(self, used: int, adding: int, at_least: bool = False) -> OpenEOError:
+        quota = self.quota_bytes or 0
+        return StorageQuotaExceeded(
+            f"Your storage quota has been exceeded: your workspace holds {_mib(used)} of its {_mib(quota)} "
+            f"quota, too little for this upload ({'at least ' if at_least else ''}{_mib(adding)}). Delete files "
+            "you no longer need (GET /files lists them, DELETE /files/{path} removes one), or upload a smaller file."
+        )
 
     def delete(self, path: str) -> None:
         target = self.resolve(path)
@@ -121,3 +160,7 @@ class Workspace:
 
     def delete_all(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB"

@@ -15,10 +15,10 @@ import os
 import sys
 from pathlib import Path
 
-from bench import j_jobs, udf, v1_validation, w1_parcels, w2_composite
+from bench import j_jobs, s_search, t_tiles, udf, v1_validation, w1_parcels, w2_composite
 
 BENCHMARKS = {"W1": w1_parcels.run, "W2": w2_composite.run, "V1": v1_validation.run, "udf": udf.run,
-              "J1": j_jobs.run_j1, "J2": j_jobs.run_j2}
+              "J1": j_jobs.run_j1, "J2": j_jobs.run_j2, "T": t_tiles.run, "S": s_search.run}
 
 
 def main(argv: list[str] | None = None) -> int:

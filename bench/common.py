@@ -19,9 +19,9 @@ USER, PASSWORD = "bench", "bench-password"
 
 
 @contextmanager
-def server(data_dir: Path, *, job_runner: bool = False) -> Iterator[str]:
+def server(data_dir: Path, *, job_runner: bool = False, extra: dict[str, str] | None = None) -> Iterator[str]:
     """The bench server; with ``job_runner`` also its embedded job runner, and two API workers (a
-    job's status is polled while a /result computes)."""
+    job's status is polled while a /result computes); ``extra`` settings (``TERRACUBE_*``) win."""
     env = {
         "TERRACUBE_DATA_DIR": str(data_dir),
         "TERRACUBE_USERS": f"{USER}:{PASSWORD}",
@@ -29,6 +29,7 @@ def server(data_dir: Path, *, job_runner: bool = False) -> Iterator[str]:
         "TERRACUBE_SYNC_MAX_PIXELS": str(2_000_000_000),
         "TERRACUBE_WORKERS": "2" if job_runner else "1",
     }
+    env.update(extra or {})
     log = "bench-jobs-server.log" if job_runner else "bench-server.log"
     with running_server(env, data_dir / log) as root:
         yield root

@@ -1,8 +1,9 @@
 """Shared fixtures: generated demo data, the real server on a free port, the openEO client.
 
 ``live_server`` starts ``terracube serve`` (gunicorn, real HTTP) as a subprocess over demo data
-generated once per test session, plus the Bolzano Sentinel-2 sample from ``../shared/data`` when it
-exists. ``app``/``client`` give a Flask app and test client with fresh settings for narrow API tests.
+generated once per test session, plus the Bolzano Sentinel-2 sample and the DEM samples (collection
+``DEM``) from ``../shared/data`` when they exist. ``app``/``client`` give a Flask app and test client
+with fresh settings for narrow API tests.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from backend.devserver import running_server
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 BOLZANO_CATALOG = SHARED_DATA / "s2-bolzano" / "catalog.json"
+DEM_CATALOG = SHARED_DATA / "dem" / "catalog.json"
 USERS = {"demo": "demo", "alice": "alice-secret"}
 TEST_SECRET = "a-test-secret-of-forty-characters-length"
 
@@ -67,8 +69,9 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "TERRACUBE_WORKERS": "2",
         "TERRACUBE_THREADS": "2",
     }
-    if BOLZANO_CATALOG.exists():
-        env["TERRACUBE_STAC"] = str(BOLZANO_CATALOG)
+    shared = [str(path) for path in (BOLZANO_CATALOG, DEM_CATALOG) if path.exists()]
+    if shared:
+        env["TERRACUBE_STAC"] = ",".join(shared)
     env.update(extra)
     return env
 

@@ -14,10 +14,11 @@ from backend.jobs.store import LogEntry
 
 
 def base_url() -> str:
-    """The API root as the client sees it, e.g. ``http://127.0.0.1:8080/openeo/1.2``."""
-    from backend.settings import API_PREFIX
+    """The API root as the client sees it, in the version the request speaks, e.g.
+    ``http://127.0.0.1:8080/openeo/1.2`` (``/openeo/1.3`` for a request under that prefix)."""
+    from backend.api.versions import current_version
 
-    return request.host_url.rstrip("/") + API_PREFIX
+    return request.host_url.rstrip("/") + current_version().prefix
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -15,9 +15,10 @@ blueprint = Blueprint("collections", __name__)
 def list_collections():
     catalog = services().catalog
     root = base_url()
+    host = services().settings.title
     return jsonify(
         {
-            "collections": [openeo_collection(catalog.get(cid), root) for cid in catalog.ids()],
+            "collections": [openeo_collection(catalog.get(cid), root, host) for cid in catalog.ids()],
             "links": [{"rel": "self", "href": f"{root}/collections", "type": "application/json"}],
         }
     )
@@ -25,4 +26,5 @@ def list_collections():
 
 @blueprint.get("/collections/<collection_id>")
 def describe_collection(collection_id: str):
-    return jsonify(openeo_collection(services().catalog.get(collection_id), base_url()))
+    svc = services()
+    return jsonify(openeo_collection(svc.catalog.get(collection_id), base_url(), svc.settings.title))

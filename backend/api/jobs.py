@@ -2,6 +2,8 @@
 
 Result assets are served under signed, expiring URLs (``/results/{token}/{file}``), so they can be
 shared and read by clients and other back-ends (``load_stac``) without the owner's credentials.
+Starting a job checks the user's limits (``backend.accounting.limits``); a job's ``costs`` come from
+its measured ``usage`` where a price list is configured (``backend.accounting.billing``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import datetime as dt
 from flask import Blueprint, Response, jsonify, request, send_file, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from backend.accounting.billing import job_costs
+from backend.accounting.limits import check_result_storage, user_limits
 from backend.api import base_url, created, iso, json_body, logs_document
 from backend.evaluation import check
 from backend.jobs.estimate import estimate
@@ -34,7 +38,7 @@ blueprint = Blueprint("jobs", __name__)
 
 
 def _summary(job: JobRecord) -> dict:
-    body = {
+    body: dict = {
         "id": job.id,
         "title": job.title,
         "description": job.description,
@@ -45,6 +49,7 @@ def _summary(job: JobRecord) -> dict:
         "plan": job.plan,
         "budget": job.budget,
         "log_level": job.log_level,
+        "costs": job_costs(services().settings.prices, job.usage),
     }
     for stamp in ("queued", "started", "finished"):
         if getattr(job, stamp):
@@ -127,7 +132,12 @@ def delete_job(job_id: str):
 @blueprint.post("/jobs/<job_id>/results")
 def start_job(job_id: str):
     svc = services()
-    svc.jobs.queue(_user().user_id, job_id)
+    user = _user()
+    job = svc.jobs.get(user.user_id, job_id)  # someone else's job is not found, before any limit is told
+    limits = user_limits(svc.settings, user)
+    if job.status not in ("queued", "running"):
+        check_result_storage(svc.settings, svc.jobs, user.user_id, limits)
+    svc.jobs.queue(user.user_id, job_id, max_active=limits.running_jobs)
     wake_runners(svc.settings.data_dir)  # at once, not at their next poll (best effort, never fails)
     return Response(status=202)
 
@@ -153,6 +163,12 @@ def job_results(job_id: str):
         return response
     if job.status != "finished":
         raise JobNotFinished(f"Batch job '{job_id}' is {job.status}; results are there once it is finished.")
+    if job.results_removed is not None:
+        raise NotFound(
+            f"The results of batch job '{job_id}' were removed on {iso(job.results_removed)}: results are kept "
+            f"{services().settings.result_retention_days} days after their job finished. Start the job again "
+            "to compute them anew."
+        )
     token = _signer().dumps(job.id)  # the job id only: the readable part of a token names no user
     return _results_document(job.id, token)
 
@@ -226,4 +242,4 @@ def job_logs(job_id: str):
     limit = request.args.get("limit", type=int)
     entries = svc.jobs.logs(job_id, request.args.get("offset"), level, limit)
     return logs_document(entries, level, limit, lambda offset: url_for(
-        "jobs.job_logs", job_id=job_id, offset=offset, level=level, limit=limit, _external=True))
+        ".job_logs", job_id=job_id, offset=offset, level=level, limit=limit, _external=True))

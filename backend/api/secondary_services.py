@@ -1,25 +1,36 @@
-"""Secondary web services: ``/service_types``, ``/services``, ``/services/{id}``, ``/services/{id}/logs``
-and the public tiles of an XYZ service (``/services/xyz/{id}/{key}/tiles/{z}/{x}/{y}.png``).
+"""Secondary web services: ``/service_types``, ``/services``, ``/services/{id}``, ``/services/{id}/logs``,
+and the public URLs of the services themselves:
 
-Services belong to their creator (anyone else gets ``ServiceNotFound``). The tile URL needs no
-credentials: its key, stored with the service, is the authority; deleting or disabling the service
-revokes it at once (404). The service store, tile arithmetic and rendering live in ``backend/maps``.
+- XYZ: ``/services/xyz/{id}/{key}/tiles/{z}/{x}/{y}.png`` (``.jpg``/``.jpeg``, ``.webp``);
+- WMTS: ``/services/wmts/{id}/{key}/1.0.0/WMTSCapabilities.xml`` (the service's ``url``), the KVP
+  requests at ``/services/wmts/{id}/{key}?SERVICE=WMTS&REQUEST=…`` and the tiles at
+  ``/services/wmts/{id}/{key}/tiles/{TileMatrix}/{TileCol}/{TileRow}.png`` (``.jpg``, ``.webp``).
+  These answer OGC exception reports instead of openEO errors (why: ``backend.maps.wmts``).
+
+Services belong to their creator (anyone else gets ``ServiceNotFound``). The public URLs need no
+credentials: the key, stored with the service, is the authority; deleting or disabling the service
+revokes it at once (404). Tiles carry an ETag and ``Cache-Control``, and ``If-None-Match`` gives a
+304. The service store, types, tile arithmetic, rendering and WMTS documents live in ``backend/maps``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from backend.api import base_url, created, iso, json_body, logs_document
+from backend.maps import wmts
 from backend.maps.render import cached_tile, check_service
+from backend.maps.service_types import check_configuration, check_type, service_types_document
 from backend.maps.store import ServiceRecord
 from backend.maps.tiles import Tile
-from backend.maps.xyz import check_configuration, check_type, service_types_document
+from backend.maps.xyz import image_format_of
 from backend.services import services
-from processes.core.errors import BadRequest, NotFound, ProcessGraphMissing
+from processes.core.errors import BadRequest, NotFound, OpenEOError, ProcessGraphMissing
 from processes.core.graph import parse_process_graph
+from processes.formats.image import ENCODINGS
 
 blueprint = Blueprint("secondary_services", __name__)
 
@@ -31,8 +42,21 @@ def _user():
     return services().auth.user_from_request(request)
 
 
-def tile_url(service: ServiceRecord) -> str:
-    return f"{base_url()}/services/xyz/{service.id}/{service.key}/tiles/{{z}}/{{x}}/{{y}}.png"
+def _root(service: ServiceRecord) -> str:
+    """Where a service's public URLs start: ``…/services/{xyz|wmts}/{id}/{key}``."""
+    return f"{base_url()}/services/{service.type.lower()}/{service.id}/{service.key}"
+
+
+def service_url(service: ServiceRecord) -> str:
+    """The ``url`` of a service: the tile template of an XYZ service, the capabilities of a WMTS."""
+    if service.type == "WMTS":
+        return f"{_root(service)}/{wmts.VERSION}/WMTSCapabilities.xml"
+    return f"{_root(service)}/tiles/{{z}}/{{x}}/{{y}}.png"
+
+
+def _attributes(service: ServiceRecord) -> dict[str, Any]:
+    # the openEO Web Editor shows the WMTS layers named here
+    return {"layers": [service.id]} if service.type == "WMTS" else {}
 
 
 def _summary(service: ServiceRecord) -> dict[str, Any]:
@@ -40,7 +64,7 @@ def _summary(service: ServiceRecord) -> dict[str, Any]:
         "id": service.id,
         "title": service.title,
         "description": service.description,
-        "url": tile_url(service),
+        "url": service_url(service),
         "type": service.type,
         "enabled": service.enabled,
         "created": iso(service.created),
@@ -84,7 +108,7 @@ def create_service():
     if not isinstance(body, dict):
         raise BadRequest("Send the service as a JSON object: {\"type\": \"XYZ\", \"process\": {…}}.")
     service_type = check_type(body.get("type"))
-    configuration = check_configuration(body.get("configuration"))
+    configuration = check_configuration(service_type, body.get("configuration"))
     process = _process_of(body)
     budget = body.get("budget")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
@@ -108,7 +132,7 @@ def list_services():
 def describe_service(service_id: str):
     service = services().maps.get(_user().user_id, service_id)
     return jsonify({**_summary(service), "process": service.process, "configuration": service.configuration,
-                    "attributes": {}})
+                    "attributes": _attributes(service)})
 
 
 @blueprint.patch("/services/<service_id>")
@@ -129,19 +153,21 @@ def update_service(service_id: str):
     if "enabled" in changes:
         _enabled(changes)
     if "configuration" in changes:
-        changes["configuration"] = check_configuration(changes["configuration"])
+        changes["configuration"] = check_configuration(current.type, changes["configuration"])
     if "process" in changes:
         changes["process"] = _process_of(changes)
     if "process" in changes or "configuration" in changes:
         check_service(services(), user.user_id, changes.get("process", current.process),
                       changes.get("configuration", current.configuration))
     store.update(user.user_id, service_id, changes)
+    services().tiles.forget(service_id)  # its tiles have new keys now: free the old ones
     return Response(status=204)
 
 
 @blueprint.delete("/services/<service_id>")
 def delete_service(service_id: str):
     services().maps.delete(_user().user_id, service_id)
+    services().tiles.forget(service_id)
     return Response(status=204)
 
 
@@ -154,19 +180,76 @@ def service_logs(service_id: str):
     limit = request.args.get("limit", type=int)
     entries = store.logs(service_id, request.args.get("offset"), level, limit)
     return logs_document(entries, level, limit, lambda offset: url_for(
-        "secondary_services.service_logs", service_id=service_id, offset=offset, level=level, limit=limit,
+        ".service_logs", service_id=service_id, offset=offset, level=level, limit=limit,
         _external=True))
 
 
-@blueprint.get("/services/xyz/<service_id>/<key>/tiles/<z>/<x>/<y>.png")
-def xyz_tile(service_id: str, key: str, z: str, x: str, y: str):
-    svc = services()
-    service = svc.maps.for_tiles(service_id, key)
-    if service is None:
-        raise NotFound("No map tiles at this URL: the service does not exist, was deleted or is disabled.")
-    tile = Tile.parse(z, x, y)
-    cached, _ = cached_tile(svc, service, tile)
+# --- the public URLs of the services ----------------------------------------------------------
+def _public_service(service_type: str, service_id: str, key: str) -> ServiceRecord:
+    service = services().maps.for_tiles(service_id, key)
+    if service is None or service.type != service_type:
+        raise NotFound(f"No {service_type} service at this URL: the service does not exist, was deleted or is "
+                       "disabled, or the URL's key is not its key. GET /services/{id} gives the service's URL.")
+    return service
+
+
+def _tile(service: ServiceRecord, tile: Tile, image_format: str) -> Response:
+    cached, _ = cached_tile(services(), service, tile, image_format)
     headers = {"ETag": cached.etag, "Cache-Control": f"private, max-age={TILE_MAX_AGE_SECONDS}"}
     if cached.etag in request.headers.get("If-None-Match", ""):
         return Response(status=304, headers=headers)
-    return Response(cached.png, mimetype="image/png", headers=headers)
+    return Response(cached.data, mimetype=cached.media_type, headers=headers)
+
+
+@blueprint.get("/services/xyz/<service_id>/<key>/tiles/<z>/<x>/<file_name>")
+def xyz_tile(service_id: str, key: str, z: str, x: str, file_name: str):
+    service = _public_service("XYZ", service_id, key)
+    y, image_format = image_format_of(file_name)
+    return _tile(service, Tile.parse(z, x, y), image_format)
+
+
+def _wmts(service_id: str, key: str, answer: Callable[[ServiceRecord], Response]) -> Response:
+    """``answer`` for the WMTS service, with any error as an OGC exception report."""
+    try:
+        return answer(_public_service("WMTS", service_id, key))
+    except wmts.OwsException as err:
+        failure = err
+    except OpenEOError as err:
+        failure = wmts.OwsException.from_openeo(err)
+    return Response(failure.report(), status=failure.status, mimetype=wmts.MEDIA_TYPE)
+
+
+def _capabilities(service: ServiceRecord) -> Response:
+    root = _root(service)
+    layer = wmts.Layer(
+        identifier=service.id, title=service.title or f"openEO service {service.id}",
+        abstract=service.description or "Computed on request by the openEO process of the service.",
+        bounds=wmts.layer_bounds(services(), service.process))
+    endpoints = wmts.Endpoints(capabilities=service_url(service), kvp=root, tiles=f"{root}/tiles")
+    return Response(wmts.capabilities(layer, endpoints, ENCODINGS), mimetype=wmts.MEDIA_TYPE)
+
+
+def _kvp(service: ServiceRecord) -> Response:
+    get_tile = wmts.parse_kvp(request.args, service.id, ENCODINGS)
+    if get_tile is None:
+        return _capabilities(service)
+    return _tile(service, get_tile.tile, get_tile.image_format)
+
+
+@blueprint.get("/services/wmts/<service_id>/<key>")
+def wmts_kvp(service_id: str, key: str):
+    return _wmts(service_id, key, _kvp)
+
+
+@blueprint.get(f"/services/wmts/<service_id>/<key>/{wmts.VERSION}/WMTSCapabilities.xml")
+def wmts_capabilities(service_id: str, key: str):
+    return _wmts(service_id, key, _capabilities)
+
+
+@blueprint.get("/services/wmts/<service_id>/<key>/tiles/<matrix>/<col>/<file_name>")
+def wmts_tile(service_id: str, key: str, matrix: str, col: str, file_name: str):
+    def answer(service: ServiceRecord) -> Response:
+        get_tile = wmts.rest_tile(matrix, col, file_name)
+        return _tile(service, get_tile.tile, get_tile.image_format)
+
+    return _wmts(service_id, key, answer)

@@ -1,8 +1,8 @@
 """``generate_demo``: the pipeline from a size name to a finished demo catalog on disk.
 
-landscape (static ground truth) -> products rendered from it (today the Sentinel-2 collection) -> parcels
-GeoJSON -> STAC catalog. Further products of the same area (DEMs, a Sentinel-5P-like grid) slot in as more
-collections built from the same landscape and added to ``collections`` before the catalog is written.
+landscape (static ground truth) -> products rendered from it (the Sentinel-2 collection) -> parcels
+GeoJSON -> the other products of the same area (two DEMs, a Sentinel-5P-like daily grid), drawn in this
+process while worker processes, if any, render the Sentinel-2 dates -> STAC catalog.
 
 catalog.json is written last, so its presence means a complete run; it records the size and generator
 version, which is how a second call recognises output it can keep.
@@ -21,15 +21,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.demo.dem import EUDEM_COLLECTION, SRTM_COLLECTION, SRTM_TILES, write_dems
 from backend.demo.landscape import Landscape, build_landscape
 from backend.demo.parcels import write_parcels_geojson
 from backend.demo.sentinel2 import S2Acquisition, write_acquisitions
+from backend.demo.sentinel5p import S5P_COLLECTION, S5P_DAYS, write_s5p
 from backend.demo.sizes import DemoSize, demo_size
 from backend.demo.stac import DEMO_SIZE_FIELD, DEMO_VERSION_FIELD, build_catalog, s2_collection, save_catalog
+from backend.demo.stac_grids import dem_collection, s5p_collection
 
 DEMO_S2_COLLECTION = "DEMO_SENTINEL2_L2A"
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 """Bump when the generated data changes, so existing demo output of an older generator is regenerated."""
+
+DEMO_COLLECTIONS = (DEMO_S2_COLLECTION, SRTM_COLLECTION, EUDEM_COLLECTION, S5P_COLLECTION)
+"""The collections of the demo catalog, in catalog order."""
+OTHER_ITEMS = len(SRTM_TILES) + 1 + S5P_DAYS
+"""Items besides Sentinel-2's: the SRTM-like tiles, the one EU-DEM-like tile, one Sentinel-5P day each."""
 
 CATALOG_FILE = "catalog.json"
 PARCELS_FILE = "parcels.geojson"
@@ -81,7 +89,7 @@ def generate_demo(
 
     def summary(reused: bool) -> DemoSummary:
         return DemoSummary(
-            catalog_path=catalog_path, collection_ids=(DEMO_S2_COLLECTION,), n_items=spec.n_items,
+            catalog_path=catalog_path, collection_ids=DEMO_COLLECTIONS, n_items=spec.n_items + OTHER_ITEMS,
             n_parcels=spec.n_parcels, seconds=time.perf_counter() - started, size=spec.name, reused=reused,
         )
 
@@ -93,9 +101,16 @@ def generate_demo(
     with _date_renderer(spec, out_dir / DEMO_S2_COLLECTION, workers or _usable_cpus()) as render_dates:
         landscape = build_landscape(spec)  # while worker processes, if any, already render
         write_parcels_geojson(landscape.parcels, out_dir / PARCELS_FILE)
+        dems = write_dems(spec.seed, out_dir)
+        s5p_days = write_s5p(spec.seed, out_dir)
         acquisitions = render_dates(landscape)
 
-    collections = [s2_collection(DEMO_S2_COLLECTION, spec, acquisitions)]
+    collections = [
+        s2_collection(DEMO_S2_COLLECTION, spec, acquisitions),
+        dem_collection(SRTM_COLLECTION, dems),
+        dem_collection(EUDEM_COLLECTION, dems),
+        s5p_collection(s5p_days),
+    ]
     save_catalog(build_catalog(spec, DEMO_VERSION, collections, PARCELS_FILE), out_dir)
     return summary(reused=False)
 
@@ -173,5 +188,6 @@ def _remove_previous_output(out_dir: Path) -> None:
     _existing_demo(out_dir / CATALOG_FILE)  # refuses foreign catalogs
     (out_dir / CATALOG_FILE).unlink(missing_ok=True)
     (out_dir / PARCELS_FILE).unlink(missing_ok=True)
-    if (out_dir / DEMO_S2_COLLECTION).is_dir():
-        shutil.rmtree(out_dir / DEMO_S2_COLLECTION)
+    for collection in DEMO_COLLECTIONS:
+        if (out_dir / collection).is_dir():
+            shutil.rmtree(out_dir / collection)

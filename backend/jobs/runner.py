@@ -3,7 +3,9 @@
 One loop, woken when a job is queued or a job process ends (:mod:`backend.jobs.wakeup`), else once
 a second: end the processes of jobs that were canceled, record jobs whose process
 died without a word (out of memory, killed), re-queue jobs whose run vanished (see
-``JobStore.recover``), and start queued jobs while fewer than ``max_running_jobs`` run. Jobs compute
+``JobStore.recover``), and start queued jobs while fewer than ``max_running_jobs`` run. It also
+says that it is alive (:mod:`backend.jobs.beacon`, read by ``/health``) and, every
+``TERRACUBE_RETENTION_SWEEP_MINUTES``, removes expired results and jobs (:mod:`backend.jobs.retention`). Jobs compute
 on a Dask cluster: the one at ``TERRACUBE_DASK_SCHEDULER``, or a LocalCluster the runner starts.
 Run it with ``terracube worker``; ``terracube serve`` starts one unless ``TERRACUBE_EMBEDDED_RUNNER``
 is false. Several runners may share one store: claiming a job is atomic.
@@ -39,6 +41,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backend.jobs import retention
+from backend.jobs.beacon import RunnerBeacons
 from backend.jobs.folder import JobFolder
 from backend.jobs.store import JobStore, make_engine
 from backend.jobs.wakeup import Wakeup
@@ -98,6 +102,10 @@ class JobRunner:
         self._wakeup: Wakeup | None = None
         self._standby: _Standby | None = None
         self.use_standby = True
+        self._beacons = RunnerBeacons(self.store.engine)
+        self._beat_every = min(10.0, settings.job_heartbeat_timeout_seconds / 4)
+        self._last_beat: float | None = None
+        self._last_sweep: float | None = None
 
     def start_cluster(self) -> None:
         """A LocalCluster for the jobs when no scheduler is configured."""
@@ -157,6 +165,7 @@ class JobRunner:
             signal.signal(signal.SIGCHLD, lambda *_: wakeup.wake())
 
     def tick(self) -> None:
+        self._housekeeping()
         self._reap()
         for job_id, status in self.store.recover(self._stale_after, proven_gone):
             log.warning("job %s: its run is gone, now %s", job_id, status)
@@ -170,6 +179,23 @@ class JobRunner:
                 break
             self._launch(job.id)
 
+    def _housekeeping(self) -> None:
+        """The runner's heartbeat and, when due, the retention sweep; neither may stop the loop."""
+        now = time.monotonic()
+        if self._last_beat is None or now - self._last_beat >= self._beat_every:
+            try:
+                self._beacons.beat(self.name)
+                self._last_beat = now
+            except Exception:
+                log.exception("job runner: cannot record its heartbeat in the job store")
+        if self._last_sweep is None or now - self._last_sweep >= self.settings.retention_sweep_minutes * 60:
+            self._last_sweep = now
+            try:
+                retention.sweep(self.settings, self.store)
+            except Exception:
+                log.exception("job runner: the retention sweep failed; it runs again in %d minutes",
+                              self.settings.retention_sweep_minutes)
+
     def stop(self) -> None:
         self._stop.set()
         if self._wakeup is not None:
@@ -182,6 +208,8 @@ class JobRunner:
             if running.attempt is not None:
                 self.store.requeue(running.job_id, running.attempt, "the job runner stopped")
         self._running.clear()
+        with contextlib.suppress(Exception):  # the store may be what went away
+            self._beacons.remove(self.name)
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None

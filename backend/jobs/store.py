@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from processes.core.errors import BadRequest, JobLocked, JobNotFound, PropertyNotEditable
+from processes.core.errors import BadRequest, ConcurrentJobLimit, JobLocked, JobNotFound, PropertyNotEditable
 
 STATUSES = ("created", "queued", "running", "canceled", "finished", "error")
 ACTIVE = ("queued", "running")
@@ -56,6 +56,7 @@ jobs_table = sa.Table(
     sa.Column("runner", sa.String(255)),  # the current attempt: "<runner host:pid>#<token>"
     sa.Column("pid", sa.Integer),  # the current attempt's job process, on its runner's host
     sa.Column("usage", sa.Text),  # JSON: what the finished run used (openEO's usage object)
+    sa.Column("results_removed", sa.DateTime),  # when the retention sweep removed the results (backend/jobs/retention.py)
 )
 logs_table = sa.Table(
     "job_logs",
@@ -97,6 +98,8 @@ class JobRecord:
     finished: dt.datetime | None
     usage: dict[str, Any] | None = None
     """What the run that finished used: ``{"cpu": {"value", "unit"}, "duration": …}`` (openEO's form)."""
+    results_removed: dt.datetime | None = None
+    """When the results were removed because they were older than the retention period."""
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> JobRecord:
@@ -232,15 +235,25 @@ class JobStore:
             conn.execute(logs_table.delete().where(logs_table.c.job_id == job_id))
             conn.execute(jobs_table.delete().where(jobs_table.c.id == job_id))
 
-    def queue(self, user_id: str, job_id: str) -> JobRecord:
-        """Start the job: queue it unless it is queued or running already."""
+    def queue(self, user_id: str, job_id: str, max_active: int | None = None) -> JobRecord:
+        """Start the job: queue it unless it is queued or running already. With ``max_active``, a user
+        who has that many jobs queued or running already gets ``ConcurrentJobLimit`` instead."""
         now = utcnow()
         with self.engine.begin() as conn:
             job = self._locked(conn, user_id, job_id)
             if job["status"] not in ACTIVE:
+                if max_active is not None:
+                    active = conn.execute(sa.select(sa.func.count()).where(
+                        jobs_table.c.user_id == user_id, jobs_table.c.status.in_(ACTIVE))).scalar() or 0
+                    if active >= max_active:
+                        raise ConcurrentJobLimit(
+                            f"Job was not started: you have {active} batch job(s) queued or running, the most "
+                            f"your account may have at once ({max_active}). Start it again when one has finished, "
+                            "or cancel one first (DELETE /jobs/{job_id}/results; job.stop() in the Python client)."
+                        )
                 conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(
                     status="queued", progress=0.0, error=None, queued=now, started=None, finished=None,
-                    updated=now, attempts=0, heartbeat=None, runner=None, pid=None,
+                    updated=now, attempts=0, heartbeat=None, runner=None, pid=None, results_removed=None,
                 ))
         self.log(job_id, "info", "Job queued.")
         return self.get(user_id, job_id)
@@ -258,6 +271,15 @@ class JobStore:
         return self.get(user_id, job_id)
 
     # ``builtins.list`` in the annotations below: inside this class body ``list`` is the method above.
+    def usage_rows(self, user_id: str | None = None) -> builtins.list[tuple[str, str, str, dict[str, Any] | None]]:
+        """``(job id, user id, status, usage)`` of every job (of one user, if given): what accounting sums."""
+        query = sa.select(jobs_table.c.id, jobs_table.c.user_id, jobs_table.c.status, jobs_table.c.usage)
+        if user_id is not None:
+            query = query.where(jobs_table.c.user_id == user_id)
+        with self.engine.connect() as conn:
+            return [(job_id, owner, status, json.loads(usage) if usage else None)
+                    for job_id, owner, status, usage in conn.execute(query).all()]
+
     def logs(self, job_id: str, offset: str | None = None, level: str = "debug", limit: int | None = None
              ) -> builtins.list[LogEntry]:
         return read_logs(self.engine, logs_table, logs_table.c.job_id, job_id, offset, level, limit, "job")

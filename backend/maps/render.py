@@ -1,40 +1,43 @@
-"""One XYZ tile of a service: evaluate its graph for the tile's extent, warp, colour, encode PNG.
+"""One map tile of a service: evaluate its graph for the tile's extent, warp, colour, encode.
 
 The evaluation is the back-end's one builder (``backend.evaluation``) with the service owner's
-context and the tile limits; the graph is rewritten for the tile first (:func:`tile_process`, the
-rule in ``backend.maps.xyz``). The result (a raster cube of one date: 1, 3 or 4 bands) is computed
-on the cube's own grid, warped onto the tile's 256 × 256 EPSG:3857 pixels with
-``rasterio.warp.reproject`` (the service's resampling; NaN stays NaN) and coloured by
-``processes.formats.colour.to_rgba`` (NaN and pixels outside the data transparent). A tile where
-there is no data (outside the graph's own extent, no items) is a fully transparent PNG.
+context, the tile limits and the tile's ground pixel size as the view resolution; the graph is
+rewritten for the tile first (:func:`tile_process`, the rule in ``backend.maps.xyz``). The result (a
+raster cube of one date: 1, 3 or 4 bands) is computed on the cube's own grid, warped onto the
+tile's 256 × 256 EPSG:3857 pixels with ``rasterio.warp.reproject`` (the service's resampling; NaN
+stays NaN), coloured by ``processes.formats.colour.to_rgba`` (NaN and pixels outside the data
+transparent) and encoded as PNG, JPEG or WebP (``processes.formats.image``). A tile where there is
+no data (outside the graph's own extent, no items) is fully transparent.
 
-The cube is loaded at the collection's own resolution (cut to the tile plus a margin): no COG
-overview is read yet, so zoomed-out tiles read every native pixel of their extent, and a tile whose
-loads would exceed :data:`TILE_MAX_VALUES` values is refused (400, naming the limit).
+**What a tile reads.** Loads stack the coarsest power-of-two multiple of the native pixel size that
+is no coarser than the tile's pixels (``processes.data.plan.view_grid_resolution``), anchored on an
+asset's corner, so a zoomed-out tile reads exactly one COG overview level, decimated by GDAL, and
+never a full-resolution block; at z14 and closer over 10 m data the native pixels are read. Assets
+on the cube's grid are read straight into the day's mosaic, without stackstac
+(``processes.data.direct_mosaic``). A tile whose loads would still exceed :data:`TILE_MAX_VALUES`
+values (a year of dates, say) is refused (400, naming the limit). Rendered tiles are kept by
+``backend.maps.cache``.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
+import dataclasses
+import functools
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import dask
 import numpy as np
 import pyproj
 import xarray as xr
-from PIL import Image
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject
 
 from backend.evaluation import evaluate, process_env
+from backend.maps.cache import CachedTile
 from backend.maps.store import ServiceRecord
 from backend.maps.tiles import TILE_SIZE, Tile, tile_of
 from backend.maps.xyz import PROCESS_PARAMETERS, colouring
@@ -50,8 +53,9 @@ from processes.core.errors import (
 )
 from processes.formats.colour import ColouringError, check_band_count, to_rgba
 from processes.formats.frames import picture_problem
+from processes.formats.image import encode_rgba
 from processes.library.save_result import SaveResult
-from processes.model.geometry import WGS84, geojson_geometries, is_geojson, parse_crs
+from processes.model.geometry import WGS84, crs_of, geojson_geometries, is_geojson, parse_crs, transformer
 from processes.model.raster_cube import band_dim, is_raster_cube, spatial_dims, time_dim
 
 TILE_MAX_VALUES = 64_000_000
@@ -69,13 +73,10 @@ def tile_limits(services: Services) -> Limits:
     return Limits(max_pixels=most, scope=f"a map tile (at most {most:,} values per load)")
 
 
-def _transparent_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGBA", (TILE_SIZE, TILE_SIZE), (0, 0, 0, 0)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-TRANSPARENT_PNG = _transparent_png()
+@functools.cache
+def transparent_tile(encoding: str) -> bytes:
+    """A tile with nothing on it (black for JPEG, which has no transparency)."""
+    return encode_rgba(np.zeros((TILE_SIZE, TILE_SIZE, 4), dtype=np.uint8), encoding)
 
 
 # --- the graph for one tile ----------------------------------------------------------------------
@@ -93,7 +94,7 @@ def _margin(services: Services, nodes: Mapping[str, Any], tile: Tile) -> float:
             document = services.catalog.get(collection_id).stac_collection()
             x = document["cube:dimensions"]["x"]
             step = float(x["step"])
-            if pyproj.CRS.from_user_input(x.get("reference_system", 4326)).is_geographic:
+            if crs_of(x.get("reference_system", 4326)).is_geographic:
                 step *= 111_320.0
         except (OpenEOError, KeyError, TypeError, ValueError, pyproj.exceptions.CRSError):
             continue
@@ -151,14 +152,14 @@ def tile_process(services: Services, process: Mapping[str, Any], tile: Tile) -> 
         if literal is None:
             continue  # the load reports what is wrong with it
         (lw, ls, le, ln), crs = literal
-        tw, ts, te, tn = pyproj.Transformer.from_crs(WEB_MERCATOR, crs, always_xy=True).transform_bounds(
+        tw, ts, te, tn = transformer(WEB_MERCATOR, crs).transform_bounds(
             *padded, densify_pts=21)
         box = (max(lw, tw), max(ls, ts), min(le, te), min(ln, tn))
         if not (box[0] < box[2] and box[1] < box[3]):
             return None
         epsg = crs.to_epsg()
         arguments["spatial_extent"] = _bbox(box, epsg if epsg is not None else crs.to_wkt())
-    lonlat = pyproj.Transformer.from_crs(WEB_MERCATOR, WGS84, always_xy=True).transform_bounds(*padded)
+    lonlat = transformer(WEB_MERCATOR, WGS84).transform_bounds(*padded)
     values: dict[str, Any] = {f"spatial_extent_{side}": v for side, v in zip(("west", "south", "east", "north"),
                                                                               lonlat, strict=True)}
     values["spatial_extent_crs"] = 4326
@@ -196,7 +197,8 @@ def evaluate_tile(services: Services, user_id: str, process: Mapping[str, Any], 
     document = tile_process(services, process, tile)
     if document is None:
         return None
-    env = process_env(services, user_id, limits=tile_limits(services), validate_only=validate_only)
+    env = dataclasses.replace(process_env(services, user_id, limits=tile_limits(services), validate_only=validate_only),
+                              view_resolution=tile.ground_pixel_size)
     try:
         result = evaluate(services, document, env, "synchronous", parameters={})
     except NoDataAvailable:
@@ -230,7 +232,7 @@ def _check_tile(services: Services, process: Mapping[str, Any]) -> Tile:
             arguments.get("spatial_extent")) else None
         if literal is not None:
             (w, s, e, n), crs = literal
-            lon, lat = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True).transform((w + e) / 2, (s + n) / 2)
+            lon, lat = transformer(crs, WGS84).transform((w + e) / 2, (s + n) / 2)
             break
         if node.get("process_id") == "load_collection" and isinstance(arguments.get("id"), str):
             try:
@@ -242,12 +244,13 @@ def _check_tile(services: Services, process: Mapping[str, Any]) -> Tile:
     return tile_of(lon, lat, CHECK_ZOOM)
 
 
-def render_tile(services: Services, service: ServiceRecord, tile: Tile) -> bytes:
-    """The PNG of ``tile``; an openEO error (also written to the service's log) when the graph fails."""
+def render_tile(services: Services, service: ServiceRecord, tile: Tile, encoding: str = "png") -> bytes:
+    """``tile`` encoded as ``encoding`` (:data:`ENCODINGS`); an openEO error (also written to the service's
+    log) when the graph fails."""
     try:
         cube = evaluate_tile(services, service.user_id, service.process, tile)
         if cube is None:
-            return TRANSPARENT_PNG
+            return transparent_tile(encoding)
         with dask.config.set(scheduler="threads"):
             rgba = _draw(cube, tile, service.configuration)
     except OpenEOError as err:
@@ -260,10 +263,8 @@ def render_tile(services: Services, service: ServiceRecord, tile: Tile) -> bytes
                           code=failure.code)
         raise failure from None
     if not rgba[..., 3].any():
-        return TRANSPARENT_PNG
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
+        return transparent_tile(encoding)
+    return encode_rgba(rgba, encoding)
 
 
 def _draw(cube: xr.DataArray, tile: Tile, configuration: Mapping[str, Any]) -> np.ndarray:
@@ -315,49 +316,11 @@ def _step(cube: xr.DataArray, coords: np.ndarray, dim: str, axis: int) -> float:
 
 
 # --- the cache ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CachedTile:
-    png: bytes
-    etag: str
-
-
-class TileCache:
-    """An LRU of rendered tiles in this worker, bounded in bytes, keyed by (service, revision, z, x, y)."""
-
-    def __init__(self, max_bytes: int = 64 * 2**20):
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[str, int, int, int, int], CachedTile] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, int, int, int, int]) -> CachedTile | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[str, int, int, int, int], png: bytes) -> CachedTile:
-        entry = CachedTile(png, f'"{hashlib.sha256(png).hexdigest()[:32]}"')
-        with self._lock:
-            previous = self._entries.pop(key, None)
-            if previous is not None:
-                self._bytes -= len(previous.png)
-            self._entries[key] = entry
-            self._bytes += len(png)
-            while self._bytes > self.max_bytes and self._entries:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= len(dropped.png)
-        return entry
-
-
-CACHE = TileCache()
-
-
-def cached_tile(services: Services, service: ServiceRecord, tile: Tile) -> tuple[CachedTile, bool]:
-    """The tile from this worker's cache, else rendered and cached; and whether it came from the cache."""
-    key = (service.id, service.revision, tile.z, tile.x, tile.y)
-    found = CACHE.get(key)
+def cached_tile(services: Services, service: ServiceRecord, tile: Tile,
+                encoding: str = "png") -> tuple[CachedTile, bool]:
+    """The tile from the tile cache, else rendered and cached; and whether it came from the cache."""
+    key = (service.id, service.revision, tile.z, tile.x, tile.y, encoding)
+    found = services.tiles.get(key)
     if found is not None:
         return found, True
-    return CACHE.put(key, render_tile(services, service, tile)), False
+    return services.tiles.put(key, render_tile(services, service, tile, encoding)), False

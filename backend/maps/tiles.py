@@ -50,6 +50,13 @@ class Tile:
         """The side of one of the tile's pixels in EPSG:3857 metres."""
         return self.span / TILE_SIZE
 
+    @property
+    def ground_pixel_size(self) -> float:
+        """The side of one of the tile's pixels in metres on the ground, at the tile's middle latitude
+        (Mercator stretches distances by 1 / cos(latitude))."""
+        _, south, _, north = self.bounds_4326()
+        return self.pixel_size * math.cos(math.radians((south + north) / 2))
+
     def bounds_3857(self) -> tuple[float, float, float, float]:
         """``(west, south, east, north)`` in EPSG:3857."""
         west = -ORIGIN + self.x * self.span

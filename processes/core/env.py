@@ -92,3 +92,7 @@ class ProcessEnv:
     """Where user-visible log entries go: ``log(level, message, data)`` (batch jobs: the job's log)."""
     options: ProcessingOptions = field(default_factory=ProcessingOptions)
     """The processing parameters in force (``options["aggregate_spatial_pixels"]``)."""
+    view_resolution: float | None = None
+    """The pixel size, in metres on the ground, at which the result will be looked at (a map tile's), or
+    None for full resolution. Loads then stack a coarser grid — the coarsest power-of-two multiple of the
+    native pixel size still no coarser than this — which COG overviews serve (``processes.data.plan``)."""

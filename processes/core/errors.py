@@ -73,6 +73,8 @@ AuthenticationRequired = _error("AuthenticationRequired", 401, "The request need
 AuthenticationSchemeInvalid = _error("AuthenticationSchemeInvalid", 403, "The authentication method is not supported.")
 TokenInvalid = _error("TokenInvalid", 403, "The bearer token has expired or is invalid.")
 CredentialsInvalid = _error("CredentialsInvalid", 403, "User name or password are not correct.")
+ServiceUnavailable = _error("ServiceUnavailable", 503, "A service the back-end depends on (e.g. an OpenID Connect "
+                            "provider) cannot be reached; try again later.")
 
 # --- batch jobs ----------------------------------------------------------------------------------
 JobNotFound = _error("JobNotFound", 404, "The batch job does not exist.")
@@ -80,6 +82,8 @@ JobLocked = _error("JobLocked", 400, "The batch job is queued or running.")
 JobNotFinished = _error("JobNotFinished", 400, "The batch job has not finished computing its results.")
 PropertyNotEditable = _error("PropertyNotEditable", 400, "A property of the job is read-only.")
 ResultLinkExpired = _error("ResultLinkExpired", 410, "The link to the batch job result has expired.")
+# not in errors.json: the code openEO back-ends (geopyspark, CDSE) answer and clients recognise
+ConcurrentJobLimit = _error("ConcurrentJobLimit", 400, "The user has as many batch jobs queued or running as allowed.")
 
 # --- secondary web services ----------------------------------------------------------------------
 ServiceNotFound = _error("ServiceNotFound", 404, "The secondary web service does not exist.")
@@ -94,6 +98,7 @@ UdfFailed = _error("UdfFailed", 400, "The user-defined function (run_udf) failed
 FileNotFound = _error("FileNotFound", 404, "The file does not exist in the user's workspace.")
 FilePathInvalid = _error("FilePathInvalid", 400, "The file path is invalid.")
 FileSizeExceeded = _error("FileSizeExceeded", 400, "The file is larger than the back-end accepts.")
+StorageQuotaExceeded = _error("StorageQuotaExceeded", 400, "The user's storage quota is exceeded.")
 FileOperationUnsupported = _error("FileOperationUnsupported", 400, "The operation is not supported for this path.")
 
 # --- user-defined processes ---------------------------------------------------------------------

@@ -118,19 +118,23 @@ def _walk_has_reference(value: Any) -> bool:
 def _skeleton(nodes: Mapping[str, Any]) -> dict[str, Any]:
     """The graph with literal argument values replaced by None (see module docstring)."""
 
-    def strip(value: Any) -> Any:
+    def strip(value: Any, nested: bool) -> Any:
         if isinstance(value, dict):
             if "process_graph" in value and isinstance(value["process_graph"], dict):
                 return {"process_graph": _skeleton(value["process_graph"])}
-            if "from_node" in value or "from_parameter" in value:
+            if "from_node" in value:
                 return value
-            return {k: strip(v) for k, v in value.items()} if _has_reference(value) else None
+            if "from_parameter" in value:
+                # inside an object (a bounding box's crs, say) the parser would type-check the reference
+                # as the value itself; parameters are resolved by the evaluator, the parser needs no edge
+                return None if nested else value
+            return {k: strip(v, True) for k, v in value.items()} if _has_reference(value) else None
         if isinstance(value, list):
-            return [strip(v) for v in value] if _has_reference(value) else None
+            return [strip(v, True) for v in value] if _has_reference(value) else None
         return value
 
     return {
-        node_id: {**node, "arguments": {k: strip(v) for k, v in (node.get("arguments") or {}).items()}}
+        node_id: {**node, "arguments": {k: strip(v, False) for k, v in (node.get("arguments") or {}).items()}}
         for node_id, node in nodes.items()
     }
 

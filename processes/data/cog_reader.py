@@ -4,7 +4,8 @@ stackstac's default reader wraps every asset in a GDAL ``WarpedVRT`` unless the 
 the asset's whole grid — so reading a window of a COG on its own grid still goes through the
 warper, which costs several times a plain read. :class:`AlignedReader` (stackstac's ``Reader``
 protocol) checks once per asset whether the output grid is the asset's grid shifted by whole
-pixels (same CRS and pixel size); then it reads the overlapping window directly and fills the rest
+pixels (same CRS and pixel size, or a whole multiple of it: a map's overview grid, read decimated
+from the matching overview); then it reads the overlapping window directly and fills the rest
 with the fill value. Anything else (other CRS, other resolution — e.g. 20 m bands on a 10 m
 cube) and every remote asset is delegated to stackstac's reader, unchanged.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 from stackstac.rio_reader import AutoParallelRioReader
 
@@ -78,6 +80,7 @@ class AlignedReader:
         self.scale, self.offset = scale_offset
         self._fallback: AutoParallelRioReader | None = None
         self._shift: tuple[int, int] | None = None  # (row, col) of the output origin in the asset's grid
+        self._factor = 1  # output pixels are factor × factor asset pixels (a map's overview grid)
         self._checked = False
         self._lock = threading.Lock()
 
@@ -103,9 +106,11 @@ class AlignedReader:
             return None
         out = self.spec.transform
         mine = src.transform
-        if not (np.isclose(out.a, mine.a) and np.isclose(out.e, mine.e) and out.b == 0 and out.d == 0
-                and mine.b == 0 and mine.d == 0):
+        factor = out.a / mine.a if mine.a > 0 else 0.0
+        if not (round(factor) >= 1 and np.isclose(factor, round(factor)) and np.isclose(out.e, factor * mine.e)
+                and out.b == 0 and out.d == 0 and mine.b == 0 and mine.d == 0):
             return None
+        self._factor = int(round(factor))
         col = (out.c - mine.c) / mine.a
         row = (out.f - mine.f) / mine.e
         if not (np.isclose(col, round(col)) and np.isclose(row, round(row))):
@@ -132,14 +137,20 @@ class AlignedReader:
     def _read(self, src, window: Window) -> np.ndarray:
         # read() takes the fallback unless _plan found the grids aligned, and then it set the shift.
         assert self._shift is not None
+        k = self._factor
         rows, cols = int(window.height), int(window.width)
-        row0 = int(window.row_off) + self._shift[0]
-        col0 = int(window.col_off) + self._shift[1]
-        r0, c0 = max(row0, 0), max(col0, 0)
-        r1, c1 = min(row0 + rows, src.height), min(col0 + cols, src.width)
-        if r0 >= r1 or c0 >= c1:
+        row0 = int(window.row_off) * k + self._shift[0]  # in the asset's pixels
+        col0 = int(window.col_off) * k + self._shift[1]
+        # the output pixels that lie wholly on the asset (all of them at factor 1)
+        top, bottom = max(0, -(row0 // k)), min(rows, (src.height - row0) // k)  # -(a // k): ceil(-a / k)
+        left, right = max(0, -(col0 // k)), min(cols, (src.width - col0) // k)
+        if top >= bottom or left >= right:
             return np.full((rows, cols), self.fill_value, dtype=self.dtype)
-        values = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+        source = Window(col0 + left * k, row0 + top * k, (right - left) * k, (bottom - top) * k)
+        if k == 1:
+            values = src.read(1, window=source)
+        else:  # nearest decimation: GDAL reads the overview of factor k, no full-resolution block
+            values = src.read(1, window=source, out_shape=(bottom - top, right - left), resampling=Resampling.nearest)
         block = values.astype(self.dtype)  # the one copy: stored type → float
         if self.scale != 1:
             block *= self.scale
@@ -148,10 +159,10 @@ class AlignedReader:
         nodata = src.nodata
         if nodata is not None and not np.isnan(nodata):
             block[values == nodata] = self.fill_value
-        if (r0, c0, r1, c1) == (row0, col0, row0 + rows, col0 + cols):  # the window lies inside the asset
+        if (top, bottom, left, right) == (0, rows, 0, cols):  # the window lies inside the asset
             return block
         out = np.full((rows, cols), self.fill_value, dtype=self.dtype)
-        out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = block
+        out[top:bottom, left:right] = block
         return out
 
     def close(self) -> None:

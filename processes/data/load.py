@@ -6,6 +6,10 @@ interval, property filters) → stack them lazily with stackstac on the collecti
 mosaic items of the same day → cut to the pixels whose centres lie in the extent → openEO
 dimension names and types. Nothing is read from the rasters here; reading happens per chunk when a
 result is written.
+
+Collections without a time dimension (elevation models: items with a validity range but no
+``datetime``; see :mod:`processes.data.collection_metadata`) go the same way with every item on one
+nominal date: their tiles become one mosaic, a cube of ``(bands, y, x)``.
 """
 
 from __future__ import annotations
@@ -24,14 +28,23 @@ import xarray as xr
 from processes.core.env import CollectionHandle, ProcessEnv
 from processes.core.errors import NoDataAvailable, ProcessGraphComplexity, parameter_invalid
 from processes.data.cog_reader import AlignedReader
-from processes.data.direct_mosaic import direct_mosaic
+from processes.data.collection_metadata import (
+    bands_from_assets,
+    collection_bands,
+    has_time_dimension,
+    select_bands,
+)
+from processes.data.direct_mosaic import direct_mosaic, direct_stack
+from processes.data.plan import plan_load, view_grid_resolution
+from processes.data.property_filters import property_filter
 from processes.data.stac_sources import StacApiCollection, StaticCollection, item_for_stacking
-from processes.data.plan import plan_load
 from processes.data.stack_blocks import block_chunks, mosaic_same_day, pixel_edges, spatial_chunks
 from processes.model.geometry import (
     WGS84,
     BoundingBox,
     bbox_of,
+    crs_of,
+    epsg_of,
     geojson_geometries,
     geometry_mask,
     is_geojson,
@@ -40,7 +53,10 @@ from processes.model.geometry import (
     reproject_geometries,
 )
 from processes.model.intervals import parse_interval
-from processes.model.raster_cube import new_cube, with_band_metadata
+from processes.model.raster_cube import BANDS_ATTR, DimType, new_cube
+
+TIMELESS_STACKING_DATE = "2000-01-01T00:00:00Z"
+"""The date all items of a collection without time dimension are stacked on (then dropped)."""
 
 
 def load_collection(
@@ -82,8 +98,8 @@ def stack_collection(
     metadata = collection.stac_collection()
     band_table = collection_bands(metadata)
     if not band_table:
-        band_table = _bands_from_assets(collection.search(None, None))
-    selected = _select_bands(id, bands, band_table, process)
+        band_table = bands_from_assets(collection.search(None, None))
+    selected = select_bands(id, bands, band_table, process)
 
     bbox, polygons = _spatial_filter(spatial_extent, process)
     interval = parse_interval(temporal_extent, process, "temporal_extent")
@@ -104,52 +120,70 @@ def stack_collection(
 
     crs = _native_crs(metadata, items)
     assets = [band_table[b]["asset"] for b in selected]
-    resolution = _resolution(items, assets, metadata)
+    native_resolution = _resolution(items, assets, metadata)
+    resolution = view_grid_resolution(native_resolution, crs, env.view_resolution)
+    # the assets' own grid, also at native resolution: a DEM tile's corner is rarely a multiple of its pixel size
+    anchor = _grid_corner(items, assets, native_resolution)
     bounds = None
     native_geoms = reproject_geometries(polygons, WGS84, crs) if polygons is not None else None
     if bbox is not None:
         # for polygons, the bbox of the reprojected polygons is tighter than the reprojected bbox
         native = bbox_of(native_geoms, crs) if native_geoms is not None else bbox.to_crs(crs)
-        bounds = pixel_edges(native, resolution)
+        bounds = pixel_edges(native, resolution, anchor)
+    temporal = has_time_dimension(metadata, items)
     plan = plan_load(id, items, assets, crs, resolution, bounds, env.limits.max_pixels, env.limits.scope,
-                     env.limits.way_out)
+                     env.limits.way_out, temporal=temporal)
     items = plan.items
 
     stacking = [item_for_stacking(item) for item in items]
-    chunks = block_chunks(items, len(assets), spatial_chunks(items, assets, resolution, bounds))
-    options = dict(assets=assets, epsg=crs.to_epsg(), resolution=resolution, bounds=bounds,
+    if not temporal:
+        # One surface (an elevation model): every item on the same nominal date, so that the same-day
+        # mosaic joins the tiles, the earliest item winning where they overlap; the date is dropped below.
+        for entry in stacking:
+            entry["properties"]["datetime"] = TIMELESS_STACKING_DATE
+    chunks = block_chunks(items, len(assets), spatial_chunks(items, assets, resolution, bounds), temporal=temporal)
+    epsg = epsg_of(crs)
+    options = dict(assets=assets, epsg=epsg, resolution=resolution, bounds=bounds,
                    snap_bounds=bounds is None, xy_coords="center", dtype="float32", fill_value=np.float32(np.nan),
                    rescale=False, properties=False, band_coords=False, reader=AlignedReader)
-    try:
-        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
-    except ValueError:
-        # stackstac drops items whose assets miss the bounds, so the day blocks computed from the
-        # search results may not add up: then one item per block (the mosaic copes with both)
-        chunks = (1, *chunks[1:])
-        stacked = stackstac.stack(stacking, chunksize=chunks, **options)
-    direct = direct_mosaic(stacked, stacking, assets, crs.to_epsg(), resolution, chunks)
-    stacked = direct if direct is not None else mosaic_same_day(stacked)
-    if bbox is not None:
+    direct = direct_stack(stacking, assets, epsg, resolution, bounds, chunks) if bounds else None
+    if direct is not None:
+        stacked = direct
+    else:
+        try:
+            stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+        except ValueError:
+            # stackstac drops items whose assets miss the bounds, so the day blocks computed from the
+            # search results may not add up: then one item per block (the mosaic copes with both)
+            chunks = (1, *chunks[1:])
+            stacked = stackstac.stack(stacking, chunksize=chunks, **options)
+        direct = direct_mosaic(stacked, stacking, assets, epsg, resolution, chunks)
+        stacked = direct if direct is not None else mosaic_same_day(stacked)
+    if bbox is not None and not _centres_inside(stacked, native):
         stacked = stacked.sel(x=slice(native.west, native.east), y=slice(native.north, native.south))
     if stacked.sizes["x"] == 0 or stacked.sizes["y"] == 0:
         raise NoDataAvailable(
             f"The spatial extent selects no pixel of collection '{id}': it is smaller than a pixel."
         )
 
+    dims: dict[str, tuple[DimType, Any]] = {
+        "t": ("temporal", stacked["time"].values),
+        "bands": ("bands", selected),
+        "y": ("spatial", stacked["y"].values),
+        "x": ("spatial", stacked["x"].values),
+    }
+    if not temporal:
+        del dims["t"]
+        stacked = stacked.isel(time=0)
     cube = new_cube(
         stacked.data,
-        {
-            "t": ("temporal", stacked["time"].values),
-            "bands": ("bands", selected),
-            "y": ("spatial", stacked["y"].values),
-            "x": ("spatial", stacked["x"].values),
-        },
+        dims,
         crs=crs,
         name=None,  # values are named by what computes them (ndvi), else "data": never after the collection
+        coord_attrs={"bands": {BANDS_ATTR: {b: dict(band_table[b]["meta"]) for b in selected}}},
     )
-    cube = with_band_metadata(cube, {b: band_table[b]["meta"] for b in selected})
     if native_geoms is not None:
-        mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[2:],
+        mask = geometry_mask(native_geoms, cube["y"].values, cube["x"].values, cube.data.chunks[-2:],
                              resolution=_pixel_size(cube))
         cube = cube.where(xr.DataArray(mask, dims=("y", "x")))
     env.loads.append({"collection": id, "items": len(items), "values": int(cube.size), "shape": dict(cube.sizes)})
@@ -250,86 +284,13 @@ def _collection_of_assets(document: pystac.Collection, url: str) -> pystac.Colle
     return holder
 
 
-# --- collection metadata --------------------------------------------------------------------------
-def collection_bands(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{band name: {"asset": asset key, "meta": {common_name, center_wavelength, …}}}`` in order.
-
-    Bands come from ``summaries["eo:bands"]`` (or ``bands``) matched to ``item_assets``; assets
-    holding one band are addressed by that band's name, others by their key.
-    """
-    item_assets = metadata.get("item_assets") or {}
-    by_band: dict[str, str] = {}
-    for key, asset in item_assets.items():
-        asset_bands = asset.get("eo:bands") or asset.get("bands") or []
-        if len(asset_bands) == 1 and "name" in asset_bands[0]:
-            by_band[asset_bands[0]["name"]] = key
-    summaries = metadata.get("summaries") or {}
-    listed = summaries.get("eo:bands") or summaries.get("bands") or []
-    table: dict[str, dict[str, Any]] = {}
-    for band in listed:
-        name = band.get("name")
-        if not name:
-            continue
-        asset = by_band.get(name) or (name if name in item_assets or not item_assets else None)
-        if asset is None:
-            continue
-        meta = {k: band[k] for k in ("common_name", "center_wavelength", "full_width_half_max") if k in band}
-        table[name] = {"asset": asset, "meta": meta}
-    if not table:
-        dims = metadata.get("cube:dimensions") or {}
-        for dim in dims.values():
-            if dim.get("type") == "bands":
-                for name in dim.get("values", []):
-                    table[name] = {"asset": name, "meta": {}}
-    return table
-
-
-def _select_bands(collection_id: str, bands: Any, table: dict[str, dict[str, Any]], process: str) -> list[str]:
-    if bands is None:
-        if not table:
-            raise parameter_invalid(process, "bands", f"collection '{collection_id}' declares no bands in its metadata.")
-        return list(table)
-    if not isinstance(bands, list) or not bands or not all(isinstance(b, str) for b in bands):
-        raise parameter_invalid(process, "bands", "expected a non-empty list of band names or null.")
-    by_common: dict[str, str] = {}
-    for name, info in table.items():
-        common = info["meta"].get("common_name")
-        if common:
-            by_common.setdefault(common, name)
-    selected = []
-    for band in bands:
-        if band in table:
-            selected.append(band)
-        elif band in by_common:
-            selected.append(by_common[band])
-        else:
-            raise parameter_invalid(
-                process, "bands", f"band '{band}' is not in collection '{collection_id}'; it has {', '.join(table)}."
-            )
-    return selected
-
-
-def _bands_from_assets(items: list) -> dict[str, dict[str, Any]]:
-    """Bands of sources without band metadata: each data asset (a raster) is a band named by its key."""
-    table: dict[str, dict[str, Any]] = {}
-    for item in items[:20]:
-        for key, asset in item.assets.items():
-            roles = asset.roles or ["data"]
-            is_raster = "tiff" in (asset.media_type or "image/tiff") or str(asset.href).lower().endswith((".tif", ".tiff"))
-            if "data" in roles and is_raster and key not in table:
-                eo = asset.extra_fields.get("eo:bands") or [{}]
-                meta = {k: eo[0][k] for k in ("common_name", "center_wavelength") if k in eo[0]}
-                table[key] = {"asset": key, "meta": meta}
-    return table
-
-
 def _native_crs(metadata: Mapping[str, Any], items: list) -> pyproj.CRS:
     dims = metadata.get("cube:dimensions") or {}
     for dim in dims.values():
         if dim.get("type") == "spatial" and dim.get("reference_system") is not None:
             ref = dim["reference_system"]
             if not isinstance(ref, dict):
-                return pyproj.CRS.from_user_input(ref)
+                return crs_of(ref)
     codes = []
     for item in items:
         props = item.properties
@@ -339,7 +300,7 @@ def _native_crs(metadata: Mapping[str, Any], items: list) -> pyproj.CRS:
     if not codes:
         return WGS84
     most_common = pd.Series(codes).value_counts().index[0]
-    return pyproj.CRS.from_user_input(most_common)
+    return crs_of(most_common)
 
 
 def _resolution(items: list, assets: list[str], metadata: Mapping[str, Any]) -> float:
@@ -364,6 +325,27 @@ def _resolution(items: list, assets: list[str], metadata: Mapping[str, Any]) -> 
     )
 
 
+def _centres_inside(stacked: xr.DataArray, box: BoundingBox) -> bool:
+    """Whether every pixel centre lies in ``box`` already (then the cut is a no-op, and costs more than a
+    map tile's read)."""
+    x, y = stacked["x"].values, stacked["y"].values
+    return bool(x.size and y.size and box.west <= x.min() and x.max() <= box.east
+                and box.south <= y.min() and y.max() <= box.north)
+
+
+def _grid_corner(items: list, assets: list[str], resolution: float) -> tuple[float, float]:
+    """The corner of the first asset on the native grid (a coarser grid anchored there lines up with its
+    overviews), else the origin."""
+    for item in items[:50]:
+        for key in assets:
+            asset = item.assets.get(key)
+            transform = (asset.extra_fields.get("proj:transform") if asset else None) or item.properties.get(
+                "proj:transform")
+            if transform and np.isclose(abs(float(transform[0])), resolution):
+                return float(transform[2]), float(transform[5])
+    return 0.0, 0.0
+
+
 # --- arguments -----------------------------------------------------------------------------------
 def _spatial_filter(extent: Any, process: str) -> tuple[BoundingBox | None, list | None]:
     if extent is None:
@@ -383,11 +365,7 @@ def _property_conditions(properties: Any, process: str) -> dict[str, Any] | None
     for name, callback in properties.items():
         if not callable(callback):
             raise parameter_invalid(process, "properties", f"the filter for '{name}' must be a process graph.")
-
-        def condition(value: Any, _callback=callback) -> bool:
-            return value is not None and _callback(value=value) is True
-
-        conditions[name] = condition
+        conditions[name] = property_filter(name, callback)
     return conditions
 
 

@@ -21,7 +21,7 @@ import pyproj
 import pystac
 
 from processes.core.errors import NoDataAvailable, ProcessGraphComplexity
-from processes.model.geometry import WGS84, BoundingBox
+from processes.model.geometry import WGS84, BoundingBox, same_crs
 
 Bounds = tuple[float, float, float, float]
 
@@ -35,14 +35,18 @@ class LoadPlan:
     width: int
     height: int
     days: int
+    """Days of the time dimension (1 for a collection without one)."""
     bands: int
+    temporal: bool = True
+    """Whether the cube has a time dimension."""
 
     @property
     def values(self) -> int:
         return self.width * self.height * self.days * self.bands
 
     def describe(self) -> str:
-        return f"t {self.days} × bands {self.bands} × y {self.height:,} × x {self.width:,}"
+        spatial = f"bands {self.bands} × y {self.height:,} × x {self.width:,}"
+        return f"t {self.days} × {spatial}" if self.temporal else spatial
 
 
 def item_bounds(item: pystac.Item, assets: list[str], crs: pyproj.CRS) -> Bounds | None:
@@ -50,7 +54,7 @@ def item_bounds(item: pystac.Item, assets: list[str], crs: pyproj.CRS) -> Bounds
     that CRS, else its WGS84 ``bbox`` transformed (a little wider than the footprint)."""
     props = item.properties
     code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
-    if code is not None and pyproj.CRS.from_user_input(code) == crs:
+    if code is not None and same_crs(code, crs):
         for key in assets:
             asset = item.assets.get(key)
             fields = asset.extra_fields if asset is not None else {}
@@ -75,9 +79,10 @@ def _overlaps(a: Bounds, b: Bounds) -> bool:
 
 def plan_load(collection_id: str, items: list[pystac.Item], assets: list[str], crs: pyproj.CRS,
               resolution: float, bounds: Bounds | None, max_values: int | None, limit_name: str,
-              way_out: str = "") -> LoadPlan:
+              way_out: str = "", *, temporal: bool = True) -> LoadPlan:
     """The plan of a load; raises ``NoDataAvailable`` when no item overlaps the extent on the cube's
-    grid and ``ProcessGraphComplexity`` when the cube would hold more than ``max_values``."""
+    grid and ``ProcessGraphComplexity`` when the cube would hold more than ``max_values``. Without
+    ``temporal`` (a collection without time dimension) all items make one mosaic."""
     footprints = [(item, item_bounds(item, assets, crs)) for item in items]
     if bounds is not None:
         kept = [item for item, box in footprints if box is None or _overlaps(box, bounds)]
@@ -98,8 +103,8 @@ def plan_load(collection_id: str, items: list[pystac.Item], assets: list[str], c
     width = max(0, math.ceil((east - west) / resolution - 1e-9))
     height = max(0, math.ceil((north - south) / resolution - 1e-9))
     stamps = [item.datetime for item in kept if item.datetime is not None]
-    days = len(pd.DatetimeIndex(stamps).normalize().unique()) if stamps else 1
-    plan = LoadPlan(kept, width, height, days, len(assets))
+    days = len(pd.DatetimeIndex(stamps).normalize().unique()) if stamps and temporal else 1
+    plan = LoadPlan(kept, width, height, days, len(assets), temporal)
     if max_values is not None and plan.values > max_values:
         raise ProcessGraphComplexity(
             f"Loading '{collection_id}' with these extents gives {plan.values:,} values ({plan.describe()}); "
@@ -107,6 +112,27 @@ def plan_load(collection_id: str, items: list[pystac.Item], assets: list[str], c
             f"bands, or split the work into several requests. {way_out}".rstrip()
         )
     return plan
+
+
+GROUND_METRES_PER_DEGREE = 111_320.0
+"""Metres on the ground per degree of latitude (and of longitude at the equator)."""
+
+
+def view_grid_resolution(native: float, crs: pyproj.CRS, view_metres: float | None) -> float:
+    """The pixel size a load stacks for a view of ``view_metres`` per pixel (None: the native size).
+
+    Maps are drawn from the coarsest power-of-two multiple of the native pixel size that is still no
+    coarser than the view's pixels: the levels of a COG's overviews (2×, 4×, 8×, … the native size), so
+    a zoomed-out map tile reads one small overview level instead of every native pixel it covers, and
+    is never drawn from coarser data than a tile server would take.
+    """
+    if view_metres is None or native <= 0:
+        return native
+    target = view_metres / GROUND_METRES_PER_DEGREE if crs.is_geographic else view_metres
+    factor = 1
+    while native * factor * 2 <= target * (1 + 1e-9):
+        factor *= 2
+    return native * factor
 
 
 def plan_summary(plan: LoadPlan) -> dict[str, Any]:

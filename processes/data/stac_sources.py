@@ -2,8 +2,9 @@
 
 Both kinds are :class:`processes.core.env.CollectionHandle` objects: they give the collection's STAC
 document and search its items by bounding box, time interval and properties. Static collections
-read their items once and search them in memory; STAC API collections search through the API's
-``/search`` endpoint with pystac-client.
+read their items once and search them in memory; STAC API collections (:mod:`processes.data.stac_api`)
+search through the API's ``/search`` endpoint, telling it the property filters it understands
+(:mod:`processes.data.property_filters`).
 
 pystac migrates documents to the newest extension versions when it reads them (``proj:epsg``
 becomes ``proj:code``); stackstac still reads ``proj:epsg``. :func:`item_for_stacking` puts the old
@@ -14,67 +15,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import pystac
-from shapely.geometry import box, shape
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import box
 
-from processes.core.errors import CollectionNotFound, OpenEOError
+from processes.core.errors import CollectionNotFound
+from processes.data.stac_api import StacApiCollection
+from processes.data.stac_items import (
+    StacApiError,
+    StacSourceError,
+    footprint,
+    item_interval,
+    matches_properties,
+    parse_time,
+)
 
-
-class StacSourceError(OpenEOError):
-    """A configured or requested STAC source cannot be read."""
-
-    code = "StacSourceInvalid"
-    status = 400
-
-
-def _utc(moment: datetime) -> datetime:
-    # A time without zone ("2022-06-01") is UTC, as everywhere in openEO; comparing it with the
-    # zoned datetimes of items would otherwise raise TypeError.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-# A time string always parses (or raises): only None gives None.
-@overload
-def _parse_time(value: str) -> datetime: ...
-@overload
-def _parse_time(value: str | None) -> datetime | None: ...
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    return _utc(pystac.utils.str_to_datetime(value))
-
-
-def _item_interval(item: pystac.Item) -> tuple[datetime, datetime]:
-    if item.datetime is not None:
-        return _utc(item.datetime), _utc(item.datetime)
-    start = _parse_time(item.properties.get("start_datetime"))
-    end = _parse_time(item.properties.get("end_datetime"))
-    if start is None or end is None:
-        raise StacSourceError(f"STAC item '{item.id}' has neither 'datetime' nor start/end datetimes.")
-    return start, end
-
-
-def _footprint(item: pystac.Item) -> BaseGeometry:
-    if item.geometry:
-        return shape(item.geometry)
-    # An item without a geometry may lack a bbox as well (STAC requires one only with a geometry).
-    if item.bbox is None:
-        raise StacSourceError(f"STAC item '{item.id}' has neither a geometry nor a bbox.")
-    return box(*item.bbox)
-
-
-def _matches_properties(item: pystac.Item, properties: Mapping[str, Any] | None) -> bool:
-    if not properties:
-        return True
-    for name, condition in properties.items():
-        if not condition(item.properties.get(name)):
-            return False
-    return True
+__all__ = ["CollectionCatalog", "StacApiCollection", "StacApiError", "StacSourceError", "StaticCollection",
+           "item_for_stacking", "open_source", "open_static"]
 
 
 class StaticCollection:
@@ -96,7 +56,7 @@ class StaticCollection:
                 items = [item.clone() for item in self._collection.get_items(recursive=True)]
                 for item in items:
                     item.make_asset_hrefs_absolute()
-                self._items = sorted(items, key=lambda i: _item_interval(i)[0])
+                self._items = sorted(items, key=lambda i: item_interval(i)[0])
             return self._items
 
     def search(
@@ -106,69 +66,40 @@ class StaticCollection:
         properties: Mapping[str, Any] | None = None,
     ) -> list[pystac.Item]:
         area = box(*bbox) if bbox is not None else None
-        start = _parse_time(interval[0]) if interval else None
-        end = _parse_time(interval[1]) if interval else None
+        start = parse_time(interval[0]) if interval else None
+        end = parse_time(interval[1]) if interval else None
         found = []
         for item in self.items():
-            item_start, item_end = _item_interval(item)
+            item_start, item_end = item_interval(item)
             if start is not None and item_end < start:
                 continue
             if end is not None and item_start >= end:  # openEO intervals are left-closed
                 continue
-            if area is not None and not _footprint(item).intersects(area):
+            if area is not None and not footprint(item).intersects(area):
                 continue
-            if _matches_properties(item, properties):
+            if matches_properties(item, properties):
                 found.append(item)
         return found
 
-
-class StacApiCollection:
-    """A collection of a STAC API, given by its URL ``…/collections/{id}``."""
-
-    def __init__(self, url: str):
-        from pystac_client import Client
-
-        self.source = url
-        root_url, sep, collection_id = url.rstrip("/").rpartition("/collections/")
-        if not sep or not collection_id:
-            raise StacSourceError(
-                f"'{url}' is not a STAC API collection URL; expected https://…/collections/<id>."
-            )
-        try:
-            self._client = Client.open(root_url)
-            collection = self._client.get_collection(collection_id)
-        except Exception as exc:
-            raise StacSourceError(f"Cannot open STAC API collection '{url}': {exc}") from exc
-        # pystac-client answers None for a 404, and (without the collections conformance class)
-        # the last collection it saw when none has the id
-        if collection is None or collection.id != collection_id:
-            raise StacSourceError(
-                f"Cannot open STAC API collection '{url}': the API has no collection '{collection_id}'; "
-                f"see {root_url}/collections for those it has."
-            )
-        self._collection = collection
-        self.id = collection.id
-
-    def stac_collection(self) -> dict[str, Any]:
-        return self._collection.to_dict(include_self_link=False, transform_hrefs=False)
-
-    def search(
+    def item_page(
         self,
         bbox: tuple[float, float, float, float] | None,
-        interval: tuple[str | None, str | None] | None,
-        properties: Mapping[str, Any] | None = None,
-    ) -> list[pystac.Item]:
-        datetime_arg = None
-        if interval:
-            datetime_arg = f"{interval[0] or '..'}/{interval[1] or '..'}"
-        search = self._client.search(collections=[self.id], bbox=bbox, datetime=datetime_arg, max_items=10_000)
-        items = []
-        for item in search.items():
-            if interval and interval[1] and _item_interval(item)[0] >= _parse_time(interval[1]):
-                continue  # STAC API intervals are closed; openEO's are left-closed
-            if _matches_properties(item, properties):
-                items.append(item)
-        return items
+        datetime: tuple[datetime, datetime] | None,
+        limit: int,
+        offset: int = 0,
+    ) -> tuple[list[pystac.Item], int]:
+        """Items ``offset`` to ``offset + limit`` of those intersecting ``bbox`` whose time interval
+        meets the closed interval ``datetime`` (STAC API semantics), and how many match in all."""
+        area = box(*bbox) if bbox is not None else None
+        matched = []
+        for item in self.items():
+            item_start, item_end = item_interval(item)
+            if datetime is not None and (item_end < datetime[0] or item_start > datetime[1]):
+                continue
+            if area is not None and not footprint(item).intersects(area):
+                continue
+            matched.append(item)
+        return matched[offset : offset + limit], len(matched)
 
 
 def open_static(path: str | Path) -> list[StaticCollection]:

@@ -7,6 +7,8 @@ valid pixel wins, in one block-local task per day.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from typing import Any
 
 import dask.array as da
@@ -83,17 +85,22 @@ def spatial_chunks(items: list[pystac.Item], assets: list[str], resolution: floa
 
 
 def block_chunks(items: list[pystac.Item], n_assets: int, spatial: tuple[Any, Any] = (CHUNK_SIZE, CHUNK_SIZE),
-            ) -> tuple[Any, ...]:
+                 *, temporal: bool = True) -> tuple[Any, ...]:
     """Dask chunks (time, band, y, x) of the stack: one block reads a whole day's items and bands.
 
     Items of one day (neighbouring tiles) are mosaicked together, so reading them in the same block
     makes the mosaic a cheap block-local operation; reading several bands per block divides the
     number of tasks (and their overhead) further. Blocks stay under :data:`MAX_ASSETS_PER_CHUNK`.
+    Without ``temporal`` (a collection without time dimension) all items are one mosaic, as one day.
     """
-    if any(item.datetime is None for item in items):
+    if not temporal:
+        sizes = [len(items)]
+    elif any(item.datetime is None for item in items):
         return (1, 1, *spatial)
-    days = pd.DatetimeIndex(sorted(pd.Timestamp(item.datetime) for item in items)).normalize()
-    sizes = pd.Series(1, index=days).groupby(level=0, sort=False).size().tolist()
+    else:  # items per UTC day, in date order (plain Python: pandas costs more than a map tile's read)
+        stamps = [item.datetime for item in items if item.datetime is not None]
+        days = sorted((d if d.tzinfo is None else d.astimezone(dt.UTC)).date() for d in stamps)
+        sizes = [len(list(group)) for _, group in itertools.groupby(days)]
     per_day = min(max(sizes), MAX_ASSETS_PER_CHUNK)
     time_chunks = [min(per_day, size - start) for size in sizes for start in range(0, size, per_day)]
     band_chunk = max(1, min(n_assets, MAX_ASSETS_PER_CHUNK // per_day))
@@ -140,17 +147,22 @@ def _first_valid(group: xr.DataArray) -> xr.DataArray:
     return result
 
 
-def pixel_edges(box: BoundingBox, resolution: float) -> tuple[float, float, float, float]:
-    """Edges of the pixels (of a grid aligned to multiples of ``resolution``) whose centres lie in ``box``.
+def pixel_edges(box: BoundingBox, resolution: float,
+                anchor: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float, float, float]:
+    """Edges of the pixels (of a grid aligned to ``anchor`` + multiples of ``resolution``) whose centres lie
+    in ``box``.
 
     Stacking exactly these keeps Dask chunks aligned with the window; the cut by pixel centre that
-    follows is then a no-op instead of splitting chunks into slivers.
+    follows is then a no-op instead of splitting chunks into slivers. A coarser-than-native grid (a
+    map's overview read) is anchored on an asset's corner, so its pixels are whole blocks of the
+    asset's pixels, as the overview's are.
     """
+    ax, ay = anchor
     half = resolution / 2
-    west = np.ceil((box.west - half) / resolution) * resolution
-    east = np.floor((box.east - half) / resolution) * resolution + resolution
-    south = np.ceil((box.south - half) / resolution) * resolution
-    north = np.floor((box.north - half) / resolution) * resolution + resolution
+    west = np.ceil((box.west - ax - half) / resolution) * resolution + ax
+    east = np.floor((box.east - ax - half) / resolution) * resolution + resolution + ax
+    south = np.ceil((box.south - ay - half) / resolution) * resolution + ay
+    north = np.floor((box.north - ay - half) / resolution) * resolution + resolution + ay
     if east <= west or north <= south:  # smaller than a pixel: stack the pixel around its centre
-        return (west - resolution, south - resolution, west, south)
+        return (float(west - resolution), float(south - resolution), float(west), float(south))
     return (float(west), float(south), float(east), float(north))

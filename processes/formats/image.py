@@ -17,6 +17,7 @@ whole.
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,29 @@ def write_jpeg(cube: xr.DataArray, target: Path, options: Mapping[str, Any]) -> 
     rgb = without_alpha(_still(cube, "JPEG", options))
     pixels = rgb[..., 0] if _is_grey(rgb, options) else rgb
     _saved(Image.fromarray(np.ascontiguousarray(pixels)), target, "JPEG", quality=int(options["quality"]))
+
+
+ENCODINGS: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+"""The encodings of :func:`encode_rgba` by name, with their media types."""
+
+
+def encode_rgba(rgba: np.ndarray, encoding: str, *, quality: int = 85) -> bytes:
+    """An RGBA picture (e.g. a map tile) as PNG (with alpha: grey as LA, else RGBA; fast deflate, as a tile
+    server's), WebP (lossless
+    when it holds transparency, lossy at ``quality`` otherwise) or JPEG (transparent pixels black)."""
+    buffer = io.BytesIO()
+    if encoding == "png":  # always with alpha; grey as LA: half the bytes to deflate
+        grey = bool((rgba[..., 0] == rgba[..., 1]).all() and (rgba[..., 1] == rgba[..., 2]).all())
+        image = Image.fromarray(np.ascontiguousarray(rgba[..., [0, 3]]), "LA") if grey else Image.fromarray(rgba, "RGBA")
+        image.save(buffer, format="PNG", compress_level=1)
+    elif encoding == "webp":
+        transparent = not bool((rgba[..., 3] == 255).all())
+        Image.fromarray(rgba, "RGBA").save(buffer, format="WEBP", lossless=transparent, quality=quality, method=0)
+    elif encoding == "jpeg":
+        Image.fromarray(np.ascontiguousarray(without_alpha(rgba)), "RGB").save(buffer, format="JPEG", quality=quality)
+    else:
+        raise ValueError(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
+    return buffer.getvalue()
 
 
 def _saved(image: Image.Image, target: Path, format_name: str, **settings: Any) -> None:

@@ -8,6 +8,7 @@ per chunk, so the mask is never held whole in memory).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,53 @@ from processes.core.errors import parameter_invalid
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
+
+def _key(crs: Any) -> Any:
+    return crs.srs if isinstance(crs, pyproj.CRS) else crs
+
+
+@functools.lru_cache(maxsize=256)
+def _crs(key: Any) -> pyproj.CRS:
+    return pyproj.CRS.from_user_input(key)
+
+
+def crs_of(value: Any) -> pyproj.CRS:
+    """``value`` (an EPSG code, a string pyproj reads, a CRS) as a CRS, parsed once per distinct value: parsing
+    costs PROJ a database lookup, and map tiles and item footprints ask for the same few CRSs over and over."""
+    return value if isinstance(value, pyproj.CRS) else _crs(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _epsg(key: Any) -> int | None:
+    return _crs(key).to_epsg()
+
+
+def epsg_of(crs: Any) -> int | None:
+    """The EPSG code of a CRS (in any form :func:`crs_of` takes), or None; looked up once per distinct CRS
+    (``CRS.to_epsg`` searches PROJ's database every time)."""
+    return _epsg(_key(crs))
+
+
+@functools.lru_cache(maxsize=256)
+def _same(a: Any, b: Any) -> bool:
+    return _crs(a) == _crs(b)
+
+
+def same_crs(a: Any, b: Any) -> bool:
+    """Whether two CRSs (in any form :func:`crs_of` takes) are the same, compared once per distinct pair."""
+    return _same(_key(a), _key(b))
+
+
+@functools.lru_cache(maxsize=256)
+def _transformer(source: Any, target: Any) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(_crs(source), _crs(target), always_xy=True)
+
+
+def transformer(source: Any, target: Any) -> pyproj.Transformer:
+    """The always-xy transformer from ``source`` to ``target`` (in any form :func:`crs_of` takes), made once
+    per distinct pair (making one costs about a millisecond; pyproj's transformers are thread-safe)."""
+    return _transformer(_key(source), _key(target))
+
 MAX_PROJECTED_COORDINATE = 1e9
 """Largest coordinate magnitude accepted in an extent: the Earth's circumference is 4e7 m, so
 anything beyond this is a mistake (or an attempt to overflow the pixel arithmetic)."""
@@ -43,18 +91,17 @@ class BoundingBox:
     def to_crs(self, crs: pyproj.CRS) -> BoundingBox:
         """The box around this one in ``crs``; parts outside the target CRS's domain are clipped to
         its area of use (a world-sized UTM extent becomes the world in WGS84, not infinity)."""
-        if pyproj.CRS(crs) == self.crs:
+        if same_crs(crs, self.crs):
             return self
-        transformer = pyproj.Transformer.from_crs(self.crs, crs, always_xy=True)
-        west, south, east, north = transformer.transform_bounds(self.west, self.south, self.east, self.north)
+        west, south, east, north = transformer(self.crs, crs).transform_bounds(self.west, self.south, self.east,
+                                                                               self.north)
         if not all(map(math.isfinite, (west, south, east, north))):
-            limit = pyproj.CRS(crs).area_of_use
+            limit = crs_of(crs).area_of_use
             area = (limit.west, limit.south, limit.east, limit.north) if limit else (-180.0, -90.0, 180.0, 90.0)
-            to_target = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
-            domain = to_target.transform_bounds(*area)
+            domain = transformer(WGS84, crs).transform_bounds(*area)
             west, south, east, north = (v if math.isfinite(v) else d
                                         for v, d in zip((west, south, east, north), domain, strict=True))
-        return BoundingBox(west, south, east, north, pyproj.CRS(crs))
+        return BoundingBox(west, south, east, north, crs_of(crs))
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -145,10 +192,10 @@ def polygons_only(geoms: list[BaseGeometry], process: str, parameter: str) -> li
 
 
 def reproject_geometries(geoms: list[BaseGeometry], src: pyproj.CRS, dst: pyproj.CRS) -> list[BaseGeometry]:
-    if pyproj.CRS(src) == pyproj.CRS(dst):
+    if same_crs(src, dst):
         return geoms
-    transformer = pyproj.Transformer.from_crs(src, dst, always_xy=True)
-    return list(shapely.transform(np.asarray(geoms, dtype=object), transformer.transform, interleaved=False))
+    return list(shapely.transform(np.asarray(geoms, dtype=object), transformer(src, dst).transform,
+                                  interleaved=False))
 
 
 def bbox_of(geoms: list[BaseGeometry], crs: pyproj.CRS) -> BoundingBox:

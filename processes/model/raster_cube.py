@@ -16,11 +16,13 @@ work along ``ARRAY_DIM``; the labels stay on it as coordinate.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
-from typing import Literal
+import functools
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyproj
 import rioxarray  # noqa: F401  (registers the .rio accessor on DataArrays)
 import xarray as xr
 
@@ -106,23 +108,53 @@ def new_cube(
     dims: dict[str, tuple[DimType, Iterable]],
     crs=None,
     name: str | None = None,
+    coord_attrs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> xr.DataArray:
     """Build a raster cube from an array and ``{name: (type, labels)}`` in axis order.
 
     Spatial dimensions named ``x``/``y`` get the matching axis; ``crs`` (anything pyproj accepts)
-    is written with rioxarray when the cube has spatial dimensions.
+    is written as rioxarray writes it when the cube has spatial dimensions; ``coord_attrs`` adds
+    attributes to coordinates (e.g. band metadata).
     """
-    coords = {}
+    coords: dict[str, xr.Variable] = {}
     for dim, (dim_type, labels) in dims.items():
         axis = dim if dim_type == "spatial" and dim in ("x", "y") else None
         values = labels
         if dim_type == "temporal":
             values = pd.DatetimeIndex(pd.to_datetime(list(labels), utc=True)).tz_localize(None)
-        coords[dim] = typed_coord(values, dim, dim_type, axis)
+        attrs: dict[str, Any] = {TYPE_ATTR: dim_type}
+        if axis is not None:
+            attrs[AXIS_ATTR] = axis
+        if coord_attrs and dim in coord_attrs:
+            attrs.update(coord_attrs[dim])
+        coords[dim] = xr.Variable((dim,), np.asarray(values if isinstance(values, np.ndarray | pd.Index)
+                                                     else list(values)), attrs)
+    spatial = [dim for dim, (dim_type, _) in dims.items() if dim_type == "spatial"]
+    georeferenced = crs is not None and ({"x", "y"} <= set(spatial) or len(spatial) == 2)
+    if georeferenced:  # as rio.write_crs writes it, built once per CRS
+        coords[GRID_MAPPING] = _grid_mapping(_crs_key(crs)).variable.copy()
     cube = xr.DataArray(data, dims=tuple(dims), coords=coords, name=name)
-    if crs is not None and spatial_dims(cube) is not None:
-        cube = cube.rio.write_crs(crs)
+    if georeferenced:
+        cube.encoding["grid_mapping"] = GRID_MAPPING
     return cube
+
+
+GRID_MAPPING = "spatial_ref"
+"""rioxarray's coordinate holding the CRS (CF grid mapping attributes and its WKT)."""
+
+
+def _crs_key(crs: Any) -> Any:
+    if isinstance(crs, pyproj.CRS):
+        return crs.srs  # the text it was made from: no WKT to write
+    return crs.to_wkt() if hasattr(crs, "to_wkt") else crs
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_mapping(crs: Any) -> xr.DataArray:
+    """The ``spatial_ref`` coordinate of ``crs`` exactly as ``rio.write_crs`` makes it, made once per CRS:
+    building its CF attributes costs PROJ more than the rest of a map tile's cube."""
+    template = xr.DataArray(np.zeros((1, 1), dtype=np.uint8), dims=("y", "x"), coords={"y": [0.0], "x": [0.0]})
+    return template.rio.write_crs(crs).coords[GRID_MAPPING].copy(deep=True)
 
 
 def copy_dimension_types(source: xr.DataArray, target: xr.DataArray) -> xr.DataArray:

@@ -21,3 +21,14 @@ def test_an_error_document_carries_the_request_id(client, caplog):
     assert response.json["id"] == response.headers["X-Request-Id"]
     assert any("401" in r.getMessage() and "user=-" in r.getMessage() for r in caplog.records
                if r.name == "terracube.access")
+
+
+def test_the_secrets_of_signed_links_and_tile_urls_stay_out_of_the_log(client, caplog):
+    token, key = "eyJzaWduZWQiOiJsaW5rIn0.signature-part", "tile-key-secret-123"
+    with caplog.at_level(logging.INFO, logger="terracube.access"):
+        client.get(f"/openeo/1.2/results/{token}/result.tif")
+        client.get(f"/openeo/1.2/services/xyz/s-1/{key}/tiles/1/0/0.png")
+    lines = [r.getMessage() for r in caplog.records if r.name == "terracube.access"]
+    assert any("/results/<token>/result.tif" in line for line in lines), lines
+    assert any("/services/xyz/s-1/<key>/tiles/" in line for line in lines), lines
+    assert not any(token in line or key in line for line in lines)

@@ -1,5 +1,6 @@
 """Secondary web services through the Flask app: /service_types, /services CRUD, ownership, validation,
-and the public XYZ tile route (status codes, PNG shape, revocation, caching headers, logs)."""
+and the public XYZ tile route (status codes, PNG/JPEG/WebP, revocation, caching headers, logs).
+The WMTS protocol itself is tested with real WMTS clients in ``tests/e2e/test_wmts.py``."""
 
 from __future__ import annotations
 
@@ -67,21 +68,26 @@ def png(response) -> np.ndarray:
     assert response.status_code == 200, response.data[:500]
     assert response.mimetype == "image/png"
     image = Image.open(io.BytesIO(response.data))
-    assert image.size == (256, 256) and image.mode == "RGBA"
-    return np.asarray(image)
+    assert image.size == (256, 256) and image.mode in ("LA", "RGBA")  # with alpha; grey tiles as LA
+    return np.asarray(image.convert("RGBA"))
 
 
-def test_service_types_lists_xyz_with_configuration_and_process_parameters(client):
+def test_service_types_lists_xyz_and_wmts_with_configuration_and_process_parameters(client):
     types = client.get(f"{API}/service_types").json
-    assert list(types) == ["XYZ"]
-    xyz = types["XYZ"]
-    assert set(xyz["configuration"]) == {"colormap", "value_range", "resampling", "tile_size"}
-    assert all("description" in spec for spec in xyz["configuration"].values())
-    assert xyz["configuration"]["resampling"]["default"] == "nearest"
-    names = [p["name"] for p in xyz["process_parameters"]]
-    assert names[:5] == ["spatial_extent_west", "spatial_extent_south", "spatial_extent_east",
-                         "spatial_extent_north", "spatial_extent_crs"]
-    assert all("schema" in p for p in xyz["process_parameters"])
+    assert list(types) == ["XYZ", "WMTS"]
+    tile_settings = {"colormap", "value_range", "resampling", "tile_size"}
+    assert set(types["XYZ"]["configuration"]) == tile_settings
+    assert set(types["WMTS"]["configuration"]) == tile_settings | {"version"}
+    assert types["WMTS"]["configuration"]["version"]["enum"] == ["1.0.0"]
+    for service_type in types.values():
+        assert service_type["title"] and service_type["description"]
+        assert all("description" in spec for spec in service_type["configuration"].values())
+        assert service_type["configuration"]["resampling"]["default"] == "nearest"
+        names = [p["name"] for p in service_type["process_parameters"]]
+        assert names[:5] == ["spatial_extent_west", "spatial_extent_south", "spatial_extent_east",
+                             "spatial_extent_north", "spatial_extent_crs"]
+        assert all("schema" in p and "description" in p for p in service_type["process_parameters"])
+        assert all(link["href"].startswith("https://") for link in service_type["links"])
 
 
 def test_capabilities_list_the_service_endpoints(client):
@@ -127,8 +133,25 @@ def test_another_user_can_not_see_or_touch_a_service(client, auth_headers, alice
     assert client.get(f"{API}/services/{service_id}", headers=auth_headers).json["title"] is None
 
 
+def test_a_wmts_service_has_its_capabilities_as_url_and_its_layer_as_attribute(client, auth_headers):
+    service_id = create(client, auth_headers, type="wmts", title="NDVI")  # type names ignore case
+    described = client.get(f"{API}/services/{service_id}", headers=auth_headers).json
+    assert described["type"] == "WMTS" and described["configuration"]["version"] == "1.0.0"
+    key = described["url"].split("/")[-3]
+    assert described["url"] == f"http://localhost{API}/services/wmts/{service_id}/{key}/1.0.0/WMTSCapabilities.xml"
+    assert described["attributes"] == {"layers": [service_id]}
+    listed = client.get(f"{API}/services", headers=auth_headers).json["services"]
+    assert [(s["type"], s["url"]) for s in listed] == [("WMTS", described["url"])]
+    capabilities = client.get(described["url"].split("http://localhost", 1)[1])
+    assert capabilities.status_code == 200 and capabilities.mimetype == "application/xml"
+    assert f"<ows:Identifier>{service_id}</ows:Identifier>" in capabilities.text
+
+
 @pytest.mark.parametrize(("body", "code"), [
-    ({"type": "WMTS"}, "ServiceUnsupported"),
+    ({"type": "WMS"}, "ServiceUnsupported"),
+    ({"type": None}, "ServiceUnsupported"),
+    ({"configuration": {"version": "1.0.0"}}, "ServiceConfigUnsupported"),
+    ({"type": "WMTS", "configuration": {"version": "2.0.0"}}, "ServiceConfigInvalid"),
     ({"configuration": {"opacity": 0.5}}, "ServiceConfigUnsupported"),
     ({"configuration": {"colormap": "viridiss"}}, "ServiceConfigInvalid"),
     ({"configuration": {"value_range": [1]}}, "ServiceConfigInvalid"),
@@ -203,6 +226,55 @@ def test_tiles_without_credentials_are_pngs_with_alpha_and_revocable(client, aut
     assert client.get(path.format(z=tile.z, x=tile.x, y=tile.y)).status_code == 200
     client.delete(f"{API}/services/{service_id}", headers=auth_headers)
     assert client.get(path.format(z=tile.z, x=tile.x, y=tile.y)).status_code == 404
+
+
+@pytest.mark.parametrize(("extension", "media_type", "pil_format"), [
+    ("png", "image/png", "PNG"), ("jpg", "image/jpeg", "JPEG"), ("jpeg", "image/jpeg", "JPEG"),
+    ("webp", "image/webp", "WEBP"), ("PNG", "image/png", "PNG"),
+])
+def test_tiles_come_as_png_jpeg_and_webp_with_caching_headers(client, auth_headers, extension, media_type,
+                                                              pil_format):
+    service_id = create(client, auth_headers, configuration={"colormap": "viridis"})
+    path = tile_path(client, auth_headers, service_id).replace(".png", f".{extension}")
+    tile = tile_of((WEST + EAST) / 2, (SOUTH + NORTH) / 2, 14)
+    response = client.get(path.format(z=tile.z, x=tile.x, y=tile.y))
+    assert response.status_code == 200 and response.mimetype == media_type
+    image = Image.open(io.BytesIO(response.data))
+    assert image.format == pil_format and image.size == (256, 256)
+    assert np.asarray(image.convert("RGB")).any(), "the tile shows data"
+    assert response.headers["ETag"] and "max-age" in response.headers["Cache-Control"]
+    again = client.get(path.format(z=tile.z, x=tile.x, y=tile.y), headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["ETag"] == response.headers["ETag"]
+
+
+def test_each_format_of_a_tile_has_its_own_etag(client, auth_headers):
+    service_id = create(client, auth_headers)
+    path = tile_path(client, auth_headers, service_id)
+    tile = tile_of((WEST + EAST) / 2, (SOUTH + NORTH) / 2, 14)
+    etags = {client.get(path.replace(".png", f".{e}").format(z=tile.z, x=tile.x, y=tile.y)).headers["ETag"]
+             for e in ("png", "jpg", "webp")}
+    assert len(etags) == 3
+
+
+@pytest.mark.parametrize("file_name", ["5850.gif", "5850", "5850.", "5850.png.tif"])
+def test_a_tile_of_an_unknown_format_is_a_bad_request_naming_the_formats(client, auth_headers, file_name):
+    service_id = create(client, auth_headers)
+    path = tile_path(client, auth_headers, service_id).rsplit("/", 1)[0].format(z=14, x=8660, y=0)
+    response = client.get(f"{path}/{file_name}")
+    assert response.status_code == 400 and response.json["code"] == "BadRequest", response.json
+    assert ".png, .jpg, .jpeg, .webp" in response.json["message"]
+
+
+def test_the_tiles_of_one_type_are_not_served_under_the_other(client, auth_headers):
+    xyz = create(client, auth_headers)
+    wmts = create(client, auth_headers, type="WMTS")
+    tile = tile_of((WEST + EAST) / 2, (SOUTH + NORTH) / 2, 14)
+    xyz_path = tile_path(client, auth_headers, xyz).format(z=tile.z, x=tile.x, y=tile.y)
+    assert client.get(xyz_path.replace("/services/xyz/", "/services/wmts/")).status_code == 404
+    wmts_root = tile_path(client, auth_headers, wmts).rsplit("/1.0.0/", 1)[0]
+    response = client.get(f"{wmts_root}/tiles/{tile.z}/{tile.x}/{tile.y}.png".replace("/services/wmts/",
+                                                                                    "/services/xyz/"))
+    assert response.status_code == 404 and response.json["code"] == "NotFound"
 
 
 def test_patching_the_configuration_changes_the_tiles(client, auth_headers):

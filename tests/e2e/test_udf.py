@@ -185,3 +185,40 @@ def test_normal_requests_are_served_while_a_udf_loops(udf_server, udf_connection
     # and the server still runs UDFs afterwards
     fine = stuck.apply(openeo.UDF("def apply_datacube(cube, context):\n    return cube + 1\n"))
     assert len(fine.download(format="netCDF")) > 0
+
+
+def test_the_cloud_detector_udf_draws_a_live_map(udf_connection, tmp_path):
+    """The showcase of live maps: a UDF inside an XYZ service's graph, tile by tile, equals the same graph
+    downloaded and warped onto the tile."""
+    import io
+
+    from PIL import Image
+    from rasterio.warp import Resampling, reproject
+
+    from backend.maps.tiles import tile_of
+
+    extent = {"west": 10.33, "south": 45.47, "east": 10.36, "north": 45.49}
+    cube = udf_connection.load_collection("DEMO_SENTINEL2_L2A", spatial_extent=extent,
+                                          temporal_extent=[START, END], bands=BANDS)
+    udf = openeo.UDF(CLOUD_UDF, runtime="Python", context={"scale": 10000})
+    cloudiness = cube.reduce_dimension(dimension="bands", reducer=udf).reduce_dimension(dimension="t",
+                                                                                       reducer="mean")
+    service = cloudiness.tiled_viewing_service(type="XYZ", configuration={"value_range": [0, 1]})
+    tile = tile_of(10.345, 45.48, 14)
+    response = requests.get(service.describe_service()["url"].format(z=tile.z, x=tile.x, y=tile.y), timeout=300)
+    assert response.status_code == 200, response.text[:500]
+    pixels = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGBA"))
+
+    cloudiness.download(tmp_path / "cloudiness.tif", format="GTiff")
+    with rasterio.open(tmp_path / "cloudiness.tif") as source:
+        expected = np.full((256, 256), np.nan, dtype=np.float32)
+        reproject(source.read(1).astype(np.float32), expected, src_transform=source.transform, src_crs=source.crs,
+                  src_nodata=np.nan, dst_transform=tile.transform(), dst_crs="EPSG:3857", dst_nodata=np.nan,
+                  resampling=Resampling.nearest)
+    both = (pixels[..., 3] == 255) & ~np.isnan(expected)
+    assert both.sum() > 0.9 * (~np.isnan(expected)).sum() > 10_000
+    grey = np.clip(np.rint(expected[both] * 255), 0, 255)
+    assert np.abs(pixels[..., 0][both].astype(int) - grey).max() <= 1
+    levels = np.unique(pixels[..., 0][both])
+    assert len(levels) > 2, "some pixels are cloudy on some dates only: the map shows their share"
+    service.delete_service()

@@ -33,8 +33,8 @@ def fetch(url: str, tile: Tile) -> np.ndarray:
     assert response.status_code == 200, response.text[:500]
     assert response.headers["Content-Type"] == "image/png"
     image = Image.open(io.BytesIO(response.content))
-    assert image.size == (256, 256) and image.mode == "RGBA"
-    return np.asarray(image)
+    assert image.size == (256, 256) and image.mode in ("LA", "RGBA")  # with alpha; grey tiles as LA
+    return np.asarray(image.convert("RGBA"))
 
 
 def test_ndvi_tiles_equal_a_direct_warp(connection, tmp_path):
@@ -95,7 +95,7 @@ def test_another_user_cannot_touch_a_service_and_deleting_revokes_its_tiles(conn
 def test_bad_services_are_refused_with_the_right_code(connection):
     cube = ndvi_grey(connection)
     with pytest.raises(openeo.rest.OpenEoApiError) as unsupported:
-        cube.tiled_viewing_service(type="WMTS")
+        cube.tiled_viewing_service(type="WMS")
     assert unsupported.value.code == "ServiceUnsupported"
     with pytest.raises(openeo.rest.OpenEoApiError) as config:
         cube.tiled_viewing_service(type="XYZ", configuration={"colour": "red"})
@@ -122,3 +122,39 @@ def test_a_service_survives_a_restart(demo_data, tmp_path):
         assert port in again
         assert (fetch(again, tile) == before).all()
         connection.service(service.service_id).delete_service()
+
+
+def test_a_bolzano_ndvi_tile_equals_a_rasterio_warp_of_the_cogs(connection):
+    from tests.conftest import shared_path
+
+    catalog = shared_path("s2-bolzano/catalog.json")
+    import pystac
+
+    item = next(i for i in pystac.Catalog.from_file(str(catalog)).get_all_items()
+                if i.datetime.strftime("%Y-%m-%d") == "2022-06-02")
+    cube = connection.load_collection("SENTINEL2_L2A", temporal_extent=["2022-06-02", "2022-06-03"],
+                                      bands=["B04", "B08"]).ndvi().reduce_dimension(dimension="t", reducer="max")
+    service = cube.tiled_viewing_service(type="XYZ", configuration={"value_range": [-1, 1]})
+    tile = tile_of(11.33, 46.49, 14)
+    pixels = fetch(service.describe_service()["url"], tile)
+
+    bands = {}
+    for band in ("B04", "B08"):
+        with rasterio.open(item.assets[band].get_absolute_href()) as source:
+            warped = np.full((256, 256), np.nan, dtype=np.float32)
+            values = source.read(1).astype(np.float32)
+            values[values == source.nodata] = np.nan
+            reproject(values, warped, src_transform=source.transform, src_crs=source.crs, src_nodata=np.nan,
+                      dst_transform=tile.transform(), dst_crs="EPSG:3857", dst_nodata=np.nan,
+                      resampling=Resampling.nearest)
+            bands[band] = warped
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndvi = (bands["B08"] - bands["B04"]) / (bands["B08"] + bands["B04"])
+    expected = np.clip((ndvi + 1) / 2 * 255, 0, 255)
+    valid = np.isfinite(expected)
+    shown = pixels[..., 3] == 255
+    assert valid.sum() > 30_000 and (shown == valid).mean() > 0.99
+    both = shown & valid
+    close = np.abs(pixels[..., 0][both].astype(float) - expected[both]) <= 1.0
+    assert close.mean() > 0.99, "the tile is the warp of the COGs, to a grey level"
+    service.delete_service()

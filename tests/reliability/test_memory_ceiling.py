@@ -38,12 +38,14 @@ def ceiling_server(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def workers(server: Server) -> list[psutil.Process]:
     """The gunicorn workers of ``server`` (children of its master, a child of this process)."""
     port = server.root.rsplit(":", 1)[1]
-    for child in psutil.Process(os.getpid()).children():
-        try:
-            if child.environ().get("TERRACUBE_PORT") == port:
-                return [p for p in child.children() if "worker" not in p.cmdline()]  # not a job runner
-        except psutil.Error:
-            continue
+    for _ in range(20):  # /proc may refuse a read while the master reaps and forks workers: look again
+        for child in psutil.Process(os.getpid()).children():
+            try:
+                if child.environ().get("TERRACUBE_PORT") == port:
+                    return [p for p in child.children() if "worker" not in p.cmdline()]  # not a job runner
+            except psutil.Error:
+                continue
+        time.sleep(0.1)
     raise AssertionError(f"no server process for port {port}")
 
 

@@ -92,8 +92,9 @@ def day_of_year(item: pystac.Item) -> int:
 def test_summary_reports_what_was_written(demo: tuple[Path, DemoSummary]):
     out_dir, summary = demo
     assert summary.catalog_path == out_dir / "catalog.json"
-    assert summary.collection_ids == (DEMO_S2_COLLECTION,)
-    assert (summary.n_items, summary.n_parcels, summary.size, summary.reused) == (48, 200, "small", False)
+    assert summary.collection_ids == (DEMO_S2_COLLECTION, "DEMO_DEM_SRTM30", "DEMO_DEM_EUDEM25", "DEMO_SENTINEL5P_L3")
+    # 48 Sentinel-2 items, 2 + 1 DEM tiles, 31 Sentinel-5P days
+    assert (summary.n_items, summary.n_parcels, summary.size, summary.reused) == (82, 200, "small", False)
     assert summary.parcels_path == out_dir / "parcels.geojson"
 
 
@@ -119,7 +120,8 @@ def test_catalog_is_self_contained(out_dir: Path):
 
 def test_catalog_records_the_demo_size(catalog: pystac.Catalog):
     assert catalog.extra_fields["terracube:demo_size"] == "small"
-    assert [child.id for child in catalog.get_children()] == [DEMO_S2_COLLECTION]
+    assert [child.id for child in catalog.get_children()] == [
+        DEMO_S2_COLLECTION, "DEMO_DEM_SRTM30", "DEMO_DEM_EUDEM25", "DEMO_SENTINEL5P_L3"]
 
 
 def test_one_item_per_tile_and_date(items: dict[str, pystac.Item]):
@@ -403,7 +405,7 @@ def test_rerun_keeps_existing_output(out_dir: Path):
     summary = generate_demo(out_dir, "small")
     assert summary.reused
     assert summary.seconds < 1.0
-    assert (summary.n_items, summary.n_parcels) == (48, 200)
+    assert (summary.n_items, summary.n_parcels) == (82, 200)
     assert (out_dir / "catalog.json").stat().st_mtime_ns == before
 
 

@@ -7,7 +7,7 @@ import pystac
 import pytest
 import stackstac
 
-from processes.data.direct_mosaic import direct_mosaic
+from processes.data.direct_mosaic import direct_mosaic, direct_stack
 from processes.data.stac_sources import item_for_stacking
 from processes.data.stack_blocks import block_chunks, mosaic_same_day, spatial_chunks
 
@@ -57,3 +57,38 @@ def test_assets_off_the_grid_keep_stackstacs_reader(items):
     shifted = [dict(s, assets={k: dict(v, href="https://example.org/x.tif") for k, v in s["assets"].items()})
                for s in stacking]
     assert direct_mosaic(stacked, shifted, ["B04"], 32632, 10.0, chunks) is None  # remote: not read directly
+
+
+def test_direct_stack_without_stackstac_equals_the_stackstac_mosaic(items):
+    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    bounds = (first[2] - 3000.0, first[3] - 4130.0, first[2] + 2500.0, first[3] - 870.0)
+    stacking, chunks, stacked = _stack(items, ["B04", "B08"], bounds)
+    direct = direct_stack(stacking, ["B04", "B08"], 32632, 10.0, bounds, chunks)
+    assert direct is not None
+    expected = mosaic_same_day(stacked)
+    assert direct.sizes == expected.sizes
+    for dim in ("time", "band", "y", "x"):
+        np.testing.assert_array_equal(direct[dim].values, expected[dim].values)
+    np.testing.assert_array_equal(direct.values, expected.values)
+
+
+@pytest.mark.parametrize("resolution", [10.0, 40.0])
+def test_the_aligned_reader_equals_stackstacs_reader_across_the_tile_border(items, resolution):
+    from processes.data.cog_reader import AlignedReader
+
+    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    west, north = first[2] - 3000.0, first[3] - 880.0  # on both grids: 10 m and (from the tile's corner) 40 m
+    bounds = (west, north - 3200.0, west + 5600.0, north)
+    stacking = [item_for_stacking(i) for i in items[:4]]
+    options = dict(assets=["B04"], epsg=32632, resolution=resolution, bounds=bounds, xy_coords="center",
+                   dtype="float32", fill_value=np.float32(np.nan), rescale=False, properties=False, band_coords=False,
+                   chunksize=(1, 1, 1024, 1024), resampling=__import__("rasterio").enums.Resampling.nearest)
+    aligned = stackstac.stack(stacking, reader=AlignedReader, **options).values
+    warped = stackstac.stack(stacking, **options).values
+    assert np.isfinite(aligned).mean() > 0.4
+    if resolution == 10.0:
+        np.testing.assert_array_equal(aligned, warped)
+    else:  # decimated from the overview, GDAL's nearest pixel of each 4 × 4 block
+        both = np.isfinite(aligned) & np.isfinite(warped)
+        assert both.mean() > 0.4
+        assert np.isfinite(aligned).sum() >= 0.95 * np.isfinite(warped).sum()

@@ -13,7 +13,8 @@ ERRORS_JSON = REPO.parent / "shared" / "conformance" / "assets" / "openeo-api" /
 # Codes that are not in errors.json: HTTP-level errors of this back-end and process-spec exceptions.
 OWN_CODES = {"BadRequest", "MethodNotAllowed", "FormatUnsupported", "FormatArgumentInvalid", "NoDataAvailable",
              "DimensionNotAvailable", "DimensionMismatch", "BandNotAvailable", "ParameterValueInvalid",
-             "LabelNotAvailable", "TooManyDimensions", "StacSourceInvalid", "UdfFailed", "PayloadTooLarge"}
+             "LabelNotAvailable", "TooManyDimensions", "StacSourceInvalid", "UdfFailed", "PayloadTooLarge",
+             "ConcurrentJobLimit", "ServiceUnavailable"}
 
 
 def _error_classes():

@@ -236,3 +236,11 @@ def test_parameter_defaults_of_the_request_process():
 
     document = {"process_graph": {}, "parameters": [{"name": "a", "default": 1}, {"name": "b"}]}
     assert parameter_defaults(document) == {"a": 1}
+
+
+def test_a_bounding_box_may_take_every_field_from_parameters():
+    # as the openEO Sentinel Hub driver's XYZ graphs write it: the parser must not type-check the references
+    reference = {side: {"from_parameter": f"spatial_extent_{side}"} for side in ("west", "south", "east", "north", "crs")}
+    graph = parse_process_graph({"process_graph": {"load": {"process_id": "load_collection", "arguments": {
+        "id": "S2", "spatial_extent": reference, "temporal_extent": None}, "result": True}}})
+    assert graph.nodes["load"]["arguments"]["spatial_extent"]["crs"] == {"from_parameter": "spatial_extent_crs"}

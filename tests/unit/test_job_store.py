@@ -4,49 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from backend.devserver import free_port
 from backend.jobs.runner import proven_gone
 from backend.jobs.store import MAX_ATTEMPTS, JobStore, make_engine
 from processes.core.errors import JobLocked, JobNotFound, PropertyNotEditable
+from tests.postgres_server import throwaway_postgres
 
 PROCESS = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
-PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    """A throwaway PostgreSQL cluster on a free port (as the postgres user when run as root)."""
-    if PG_BIN is None or not (PG_BIN / "initdb").exists():
-        pytest.skip("needs a PostgreSQL server installation (Debian package postgresql)")
-    # not under pytest's tmp folders: the postgres user must be able to reach it
-    folder = Path(tempfile.mkdtemp(prefix="terracube-pg-"))
-    data, sockets = folder / "data", folder / "sock"
-    sockets.mkdir()
-    run_as = []
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-        shutil.chown(sockets, "postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    subprocess.run([*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-                   check=True, capture_output=True)
-    subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "start",
-                    "-o", f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1"], check=True, capture_output=True)
-    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                   capture_output=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    with throwaway_postgres() as (port, _):
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -25,6 +25,7 @@ from flask import Flask, jsonify, request
 from shapely.geometry import box, shape
 from werkzeug.serving import make_server
 
+from backend.demo import DEMO_COLLECTIONS
 from processes.core.env import ProcessEnv
 from processes.core.errors import CollectionNotFound
 from processes.data.load import load_collection
@@ -61,8 +62,7 @@ def demo_catalog(demo_data: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_collection(demo_catalog: Path) -> StaticCollection:
-    (collection,) = open_static(demo_catalog)
-    return collection
+    return next(c for c in open_static(demo_catalog) if c.id == DEMO)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def demo_item_json(demo_catalog: Path) -> list[dict[str, Any]]:
 
 def test_a_catalog_gives_its_collections(demo_catalog):
     collections = open_static(demo_catalog)
-    assert [c.id for c in collections] == [DEMO]
+    assert [c.id for c in collections] == list(DEMO_COLLECTIONS)
     assert collections[0].source == str(demo_catalog)
 
 
@@ -561,7 +561,7 @@ def test_load_collection_through_the_api_equals_the_static_catalog(api_collectio
 
 # --- open_source ----------------------------------------------------------------------------------
 def test_open_source_of_a_path_opens_the_static_catalog(demo_catalog):
-    assert [c.id for c in open_source(str(demo_catalog))] == [DEMO]
+    assert [c.id for c in open_source(str(demo_catalog))] == list(DEMO_COLLECTIONS)
 
 
 @pytest.mark.shared_data
