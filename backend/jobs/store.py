@@ -152,7 +152,10 @@ def read_logs(engine: Engine, table: sa.Table, owner: sa.Column, owner_id: str, 
               level: str, limit: int | None, what: str) -> list[LogEntry]:
     """Log entries of one job or service (``owner`` = ``owner_id``) at or above ``level``, after the
     entry ``offset``, oldest first; an ``offset`` that is no entry id is a ``BadRequest``."""
-    minimum = LOG_LEVELS.get(level, 0)
+    if level not in LOG_LEVELS:
+        raise BadRequest(f"level '{level}' is not a log level; use one of {', '.join(LOG_LEVELS)} (the minimum "
+                         "severity of the entries to list).")
+    minimum = LOG_LEVELS[level]
     levels = [name for name, rank in LOG_LEVELS.items() if rank >= minimum]
     query = sa.select(table).where(owner == owner_id, table.c.level.in_(levels))
     if offset:

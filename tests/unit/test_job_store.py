@@ -14,7 +14,7 @@ import pytest
 
 from backend.jobs.runner import proven_gone
 from backend.jobs.store import MAX_ATTEMPTS, JobStore, make_engine
-from processes.core.errors import JobLocked, JobNotFound, PropertyNotEditable
+from processes.core.errors import BadRequest, JobLocked, JobNotFound, PropertyNotEditable
 from tests.postgres_server import throwaway_postgres
 
 PROCESS = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
@@ -222,3 +222,10 @@ def test_logs_filter_by_level_and_offset(store):
     assert [e.message for e in store.logs(job.id, level="error")] == ["boom"]
     assert [e.message for e in store.logs(job.id, offset=entries[0].id)] == ["boom"]
     assert entries[1].data == {"node_id": "n1"}
+
+
+@pytest.mark.parametrize("level", ["", "fatal", "ERROR "])
+def test_a_level_that_is_no_log_level_is_a_bad_request(store, level):
+    job = store.create("alice", PROCESS)
+    with pytest.raises(BadRequest, match="is not a log level"):
+        store.logs(job.id, level=level)
