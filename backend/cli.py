@@ -35,7 +35,9 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("threads", settings.threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", settings.sync_timeout_seconds + 60)
-            self.cfg.set("accesslog", "-" if args.access_log else None)
+            # no gunicorn access log: it would write result-link tokens and tile keys; every request has
+            # its line in the server log already, with those masked (backend/access_log.py)
+            self.cfg.set("accesslog", None)
             # The memory ceiling: every worker watches its own resident memory (backend/worker_memory.py).
             self.cfg.set("post_fork", lambda _arbiter, _worker: guard_worker(settings.worker_max_mb))
             if "control_socket_disable" in self.cfg.settings:
@@ -138,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = sub.add_parser("serve", help="run the API server (gunicorn); settings from TERRACUBE_* variables")
     serve.add_argument("--demo-if-missing", action="store_true", help="generate the small demo data first if absent")
-    serve.add_argument("--access-log", action="store_true", help="log every request to stdout")
     serve.set_defaults(run=_serve)
 
     worker = sub.add_parser("worker", help="run the batch job runner (settings from TERRACUBE_* variables)")
