@@ -102,7 +102,7 @@ def _margin(services: Services, nodes: Mapping[str, Any], tile: Tile) -> float:
     return margin
 
 
-def _literal_bounds(extent: Any) -> tuple[tuple[float, float, float, float], pyproj.CRS] | None:
+def literal_bounds(extent: Any) -> tuple[tuple[float, float, float, float], pyproj.CRS] | None:
     """``(west, south, east, north), crs`` of a literal extent (bbox or GeoJSON), or None."""
     if is_geojson(extent):
         geoms = geojson_geometries(extent, "load_collection", "spatial_extent")
@@ -148,7 +148,7 @@ def tile_process(services: Services, process: Mapping[str, Any], tile: Tile) -> 
             continue
         if _has_reference(extent):
             continue  # the tile's parameters fill it
-        literal = _literal_bounds(extent)
+        literal = literal_bounds(extent)
         if literal is None:
             continue  # the load reports what is wrong with it
         (lw, ls, le, ln), crs = literal
@@ -228,7 +228,7 @@ def _check_tile(services: Services, process: Mapping[str, Any]) -> Tile:
         if not isinstance(node, dict) or node.get("process_id") not in LOADS:
             continue
         arguments = node.get("arguments") or {}
-        literal = _literal_bounds(arguments.get("spatial_extent")) if not _has_reference(
+        literal = literal_bounds(arguments.get("spatial_extent")) if not _has_reference(
             arguments.get("spatial_extent")) else None
         if literal is not None:
             (w, s, e, n), crs = literal

@@ -34,11 +34,12 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 import pyproj
 
+from backend.maps.render import literal_bounds
 from backend.maps.tiles import MAX_ZOOM, Tile
 from backend.maps.xyz import EXTENSION_OF, EXTENSIONS
 from backend.services import Services
 from processes.core.errors import OpenEOError
-from processes.model.geometry import WGS84, geojson_geometries, is_geojson, parse_bbox
+from processes.model.geometry import WGS84, BoundingBox
 
 VERSION = "1.0.0"
 TILE_MATRIX_SET = "WebMercatorQuad"
@@ -283,13 +284,8 @@ def _literal_bounds(extent: Any) -> tuple[float, float, float, float] | None:
     """The longitude/latitude box around a literal extent (bounding box or GeoJSON); None for
     none, one taken from a parameter, or one the load would refuse anyway."""
     try:
-        if is_geojson(extent):
-            geometries = geojson_geometries(extent, "load_collection", "spatial_extent")
-            if not geometries:
-                return None
-            bounds = np.array([g.bounds for g in geometries])
-            return bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max()
-        return parse_bbox(extent, "load_collection", "spatial_extent").to_crs(WGS84).bounds
+        literal = literal_bounds(extent)
+        return None if literal is None else BoundingBox(*literal[0], literal[1]).to_crs(WGS84).bounds
     except (OpenEOError, pyproj.exceptions.ProjError):
         return None
 
