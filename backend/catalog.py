@@ -16,6 +16,7 @@ import pyproj
 
 from backend.settings import Settings
 from processes.data.collection_metadata import bands_from_assets, collection_bands, has_time_dimension
+from processes.data.stac_items import crs_code
 from processes.data.stac_sources import (
     CollectionCatalog,
     StacApiCollection,
@@ -34,12 +35,12 @@ def build_catalog(settings: Settings) -> CollectionCatalog:
     """All collections the back-end serves; raises ``StacSourceError`` naming a bad or clashing source."""
     collections: list[StaticCollection | StacApiCollection] = []
     if settings.demo and settings.demo_catalog.is_file():
-        collections.extend(open_static(settings.demo_catalog))
+        collections.extend(open_static(settings.demo_catalog, settings.stac_index_dir))
     elif settings.demo:
         log.warning("demo data not found at %s; run `terracube demo` to generate it", settings.demo_catalog)
     for source in settings.stac:
         try:
-            collections.extend(open_source(source))
+            collections.extend(open_source(source, settings.stac_index_dir))
         except StacSourceError as exc:
             raise StacSourceError(f"TERRACUBE_STAC entry '{source}': {exc.message}") from None
     return CollectionCatalog(collections)
@@ -96,11 +97,10 @@ def _derive_dimensions(handle: Any, doc: dict[str, Any]) -> dict[str, Any]:
     """
     bbox = (doc.get("extent", {}).get("spatial", {}).get("bbox") or [[-180, -90, 180, 90]])[0]
     interval = (doc.get("extent", {}).get("temporal", {}).get("interval") or [[None, None]])[0]
-    items = handle.items() if isinstance(handle, StaticCollection) else []
+    items = handle.sample(200) if isinstance(handle, StaticCollection) else []
     epsg = 4326
     if items:
-        props = items[0].properties
-        code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
+        code = crs_code(items[0])
         if code:
             epsg = pyproj.CRS.from_user_input(code).to_epsg() or 4326
     x_extent, y_extent = [bbox[0], bbox[2]], [bbox[1], bbox[3]]
@@ -127,8 +127,8 @@ def _common_pixel_size(items: list) -> float | None:
     """The pixel size all items' grids share (``proj:transform``), or None when they differ or lack it."""
     sizes: set[float] = set()
     for item in items[:200]:
-        transforms = [item.properties.get("proj:transform")]
-        transforms += [asset.extra_fields.get("proj:transform") for asset in item.assets.values()]
+        transforms = [(item.get("properties") or {}).get("proj:transform")]
+        transforms += [asset.get("proj:transform") for asset in (item.get("assets") or {}).values()]
         sizes.update(round(abs(float(t[0])), 12) for t in transforms if t)
     if len(sizes) != 1:
         return None

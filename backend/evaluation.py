@@ -19,7 +19,7 @@ from backend.services import Services
 from backend.workspace import Workspace
 from processes.core import processing_parameters
 from processes.core.env import Limits, ProcessEnv, log_to_python_logging
-from processes.core.graph import Evaluator
+from processes.core.graph import Evaluator, ProcessGraph
 from processes.core.processing_parameters import ProcessingOptions
 
 Mode = Literal["synchronous", "job"]
@@ -60,15 +60,16 @@ def process_env(
 
 
 def evaluate(services: Services, body: Any, env: ProcessEnv, mode: Mode,
-             parameters: Mapping[str, Any] | None = None) -> Any:
+             parameters: Mapping[str, Any] | None = None, graph: ProcessGraph | None = None) -> Any:
     """Parse and evaluate the graph of a request body (or a process) lazily; nothing is computed.
 
     The processing parameters are ``parameters`` if given, else read off ``body`` (top level or
     ``job_options``), over the defaults its process declares (``default_job_parameters`` …).
+    ``graph`` is the process's graph where the caller has parsed it already (a map tile's).
     """
     given = processing_parameters.from_request(body, mode) if parameters is None else dict(parameters)
     env = dataclasses.replace(env, options=ProcessingOptions(mode, given))
-    return Evaluator(services.registry, env).evaluate_process(process_document(body))
+    return Evaluator(services.registry, env).evaluate_process(process_document(body), graph)
 
 
 def check(services: Services, body: Any, user_id: str | None, mode: Mode, *,

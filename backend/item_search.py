@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from processes.core.errors import BadRequest, NotFound
 from processes.data.stac_items import parse_time
-from processes.data.stac_sources import StacApiCollection, StaticCollection, item_for_stacking
+from processes.data.stac_sources import StacApiCollection, StaticCollection
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
@@ -122,7 +122,7 @@ def items_page(handle: Any, root: str, query: Mapping[str, str], secret: str) ->
         if not isinstance(offset, int) or offset < 0:
             raise BadRequest("token holds no valid offset; start again without a token.")
         items, matched = handle.item_page(bbox, interval, limit, offset)
-        features = [served_item(item_for_stacking(i), collection_url, root) for i in items]
+        features = [served_item(i, collection_url, root) for i in items]
         if offset + limit < matched:
             following = {"offset": offset + limit}
     else:
@@ -147,11 +147,7 @@ def items_page(handle: Any, root: str, query: Mapping[str, str], secret: str) ->
 def one_item(handle: Any, item_id: str, root: str) -> dict[str, Any]:
     """The answer of ``GET /collections/{id}/items/{item_id}``."""
     collection_url = f"{root}/collections/{handle.id}"
-    if isinstance(handle, StaticCollection):
-        for item in handle.items():
-            if item.id == item_id:
-                return served_item(item_for_stacking(item), collection_url, root)
-    elif isinstance(handle, StacApiCollection):
+    if isinstance(handle, (StaticCollection, StacApiCollection)):
         found = handle.item(item_id)
         if found is not None:
             return served_item(found, collection_url, root)
@@ -191,13 +187,12 @@ def _is_file(href: Any) -> bool:
 def asset_file(handle: Any, item_id: str, key: str, name: str) -> Path:
     """The local file of an asset of a static collection's item (``NotFound`` for anything else)."""
     if isinstance(handle, StaticCollection):
-        for item in handle.items():
-            if item.id == item_id and key in item.assets:
-                href = item_for_stacking(item)["assets"][key]["href"]
-                if _is_file(href):
-                    path = Path(href.removeprefix("file://"))
-                    if path.is_file() and path.name == name:
-                        return path
+        item = handle.item(item_id)
+        href = ((item or {}).get("assets") or {}).get(key, {}).get("href")
+        if _is_file(href):
+            path = Path(str(href).removeprefix("file://"))
+            if path.is_file() and path.name == name:
+                return path
     raise NotFound(f"Collection '{handle.id}' has no file for asset '{key}' of item '{item_id}' on this server; "
                    f"GET /collections/{handle.id}/items/{item_id} lists the item's assets and their links.")
 
@@ -223,11 +218,8 @@ def queryables(handle: Any, root: str) -> dict[str, Any]:
     """A JSON Schema of the item properties one can filter on: those the items (or summaries) have."""
     metadata = handle.stac_collection()
     present = set((metadata.get("summaries") or {}).keys())
-    if isinstance(handle, StaticCollection):
-        for item in handle.items()[:100]:
-            present.update(item.properties)
-    else:
-        present.update(handle.sample_properties())
+    for item in handle.sample(100 if isinstance(handle, StaticCollection) else 10):
+        present.update(item.get("properties") or {})
     properties: dict[str, Any] = {"datetime": dict(_KNOWN["datetime"])}
     summaries = metadata.get("summaries") or {}
     for name in sorted(present):

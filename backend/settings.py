@@ -135,6 +135,11 @@ class Settings:
         return self.data_dir / "tmp"
 
     @property
+    def stac_index_dir(self) -> Path:
+        """Where the item indexes of static catalogs are kept between runs (``processes.data.item_index``)."""
+        return self.data_dir / "stac-index"
+
+    @property
     def jobs_dir(self) -> Path:
         return self.data_dir / "jobs"
 

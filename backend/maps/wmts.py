@@ -34,7 +34,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 import pyproj
 
-from backend.maps.render import literal_bounds
+from backend.maps.tile_graph import literal_bounds
 from backend.maps.tiles import MAX_ZOOM, Tile
 from backend.maps.xyz import EXTENSION_OF, EXTENSIONS
 from backend.services import Services

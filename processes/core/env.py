@@ -8,12 +8,10 @@ and the processes are the same.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-
-import pystac
 
 from processes.core.processing_parameters import ProcessingOptions
 
@@ -27,13 +25,18 @@ class CollectionHandle(Protocol):
         """The collection's STAC document (as a dict)."""
         ...
 
-    def search(
+    def iter_items(
         self,
         bbox: tuple[float, float, float, float] | None,
         interval: tuple[str | None, str | None] | None,
         properties: Mapping[str, Any] | None = None,
-    ) -> list[pystac.Item]:
-        """Items intersecting ``bbox`` (WGS84 lon/lat) whose datetime is in ``[start, end)``."""
+    ) -> Iterator[dict[str, Any]]:
+        """The items (STAC item dicts, asset hrefs absolute) intersecting ``bbox`` (WGS84 lon/lat) whose
+        datetime is in ``[start, end)`` and that pass the ``{name: condition}`` property filters."""
+        ...
+
+    def sample(self, count: int) -> list[dict[str, Any]]:
+        """The collection's first ``count`` items (for metadata the collection does not declare)."""
         ...
 
 

@@ -410,12 +410,14 @@ class Evaluator:
             self._remote[key] = Process(process_id, run, spec)
         return self._remote[key]
 
-    def evaluate_process(self, document: Any) -> Any:
+    def evaluate_process(self, document: Any, graph: ProcessGraph | None = None) -> Any:
         """Parse and evaluate a request's process (``{"process_graph", "parameters", …}``) lazily, with
         its parameter defaults and processing parameter defaults; the collector is paused meanwhile
-        (nothing is computed here, see :mod:`processes.core.collector`)."""
+        (nothing is computed here, see :mod:`processes.core.collector`). ``graph``: the document's
+        graph as :func:`parse_process_graph` gave it, where the caller parsed it already."""
         with collection_paused():
-            graph = parse_process_graph(document)
+            if graph is None:
+                graph = parse_process_graph(document)
             evaluator = self.within(document) if isinstance(document, Mapping) else self
             return evaluator.evaluate(graph, parameter_defaults(document))
 

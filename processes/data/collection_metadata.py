@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pystac
-
 from processes.core.errors import parameter_invalid
 
 BandTable = dict[str, dict[str, Any]]
@@ -62,17 +60,18 @@ def collection_bands(metadata: Mapping[str, Any]) -> BandTable:
     return table
 
 
-def bands_from_assets(items: Iterable[pystac.Item]) -> BandTable:
+def bands_from_assets(items: Iterable[Mapping[str, Any]]) -> BandTable:
     """Bands of sources without band metadata: each data asset (a raster) is a band named by its key."""
     table: BandTable = {}
     for count, item in enumerate(items):
         if count == 20:
             break
-        for key, asset in item.assets.items():
-            roles = asset.roles or ["data"]
-            is_raster = "tiff" in (asset.media_type or "image/tiff") or str(asset.href).lower().endswith((".tif", ".tiff"))
+        for key, asset in (item.get("assets") or {}).items():
+            roles = asset.get("roles") or ["data"]
+            is_raster = "tiff" in (asset.get("type") or "image/tiff") or str(asset.get("href")).lower().endswith(
+                (".tif", ".tiff"))
             if "data" in roles and is_raster and key not in table:
-                eo = asset.extra_fields.get("eo:bands") or [{}]
+                eo = asset.get("eo:bands") or [{}]
                 meta = {k: eo[0][k] for k in ("common_name", "center_wavelength") if k in eo[0]}
                 table[key] = {"asset": key, "meta": meta}
     return table
@@ -104,7 +103,7 @@ def select_bands(collection_id: str, bands: Any, table: BandTable, process: str)
     return selected
 
 
-def has_time_dimension(metadata: Mapping[str, Any], items: Iterable[pystac.Item]) -> bool:
+def has_time_dimension(metadata: Mapping[str, Any], items: Iterable[Mapping[str, Any]]) -> bool:
     """Whether the collection loads with a temporal dimension (the rule of the module docstring).
 
     ``items`` are the collection's items (or those a search found) when it has no ``cube:dimensions``.
@@ -114,7 +113,7 @@ def has_time_dimension(metadata: Mapping[str, Any], items: Iterable[pystac.Item]
         return any(isinstance(dim, Mapping) and dim.get("type") == "temporal" for dim in dims.values())
     found = False
     for item in items:
-        if item.datetime is not None:
+        if (item.get("properties") or {}).get("datetime"):
             return True
         found = True
     return not found  # no items to tell from: keep the temporal dimension openEO collections usually have

@@ -78,7 +78,9 @@ def direct_stack(items: Sequence[Mapping[str, Any]], assets: list[str], epsg: in
     if width <= 0 or height <= 0:
         return None
     try:
-        times = pd.to_datetime([item["properties"]["datetime"] for item in items], utc=True).tz_localize(None)
+        # STAC date-times are RFC 3339: parsed as ISO 8601 without guessing a format per call
+        times = pd.to_datetime([item["properties"]["datetime"] for item in items], utc=True,
+                               format="ISO8601").tz_localize(None)
     except (KeyError, TypeError, ValueError):
         return None
     order = np.argsort(times.values, kind="stable")

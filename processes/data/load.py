@@ -37,7 +37,8 @@ from processes.data.collection_metadata import (
 from processes.data.direct_mosaic import direct_mosaic, direct_stack
 from processes.data.plan import plan_load, view_grid_resolution
 from processes.data.property_filters import property_filter
-from processes.data.stac_sources import StacApiCollection, StaticCollection, item_for_stacking
+from processes.data.stac_items import Item, asset_field, crs_code, for_stacking
+from processes.data.stac_sources import StacApiCollection, StaticCollection
 from processes.data.stack_blocks import block_chunks, mosaic_same_day, pixel_edges, spatial_chunks
 from processes.model.geometry import (
     WGS84,
@@ -98,28 +99,31 @@ def stack_collection(
     metadata = collection.stac_collection()
     band_table = collection_bands(metadata)
     if not band_table:
-        band_table = bands_from_assets(collection.search(None, None))
+        band_table = bands_from_assets(collection.sample(20))
     selected = select_bands(id, bands, band_table, process)
+    assets = [band_table[b]["asset"] for b in selected]
 
     bbox, polygons = _spatial_filter(spatial_extent, process)
     interval = parse_interval(temporal_extent, process, "temporal_extent")
     conditions = _property_conditions(properties, process)
 
     search_bbox = bbox.to_crs(WGS84).bounds if bbox is not None else None
-    items = collection.search(search_bbox, interval, conditions)
+    items: list[Item] = []
+    shared: dict[Any, Any] = {}
+    for item in collection.iter_items(search_bbox, interval, conditions):
+        items.append(for_stacking(item, assets, shared))  # slimmed: whole, a year of items takes hundreds of MB
+        if env.limits.max_items is not None and len(items) > env.limits.max_items:
+            raise ProcessGraphComplexity(
+                f"The request would stack more than {env.limits.max_items} items of '{id}', which "
+                f"{env.limits.scope} allows at most. Narrow the extents."
+            )
     if not items:
         raise NoDataAvailable(
             f"No data in collection '{id}' for the requested extent"
             f"{' ' + _describe_extent(bbox, interval)}. {hint}".rstrip()
         )
-    if env.limits.max_items is not None and len(items) > env.limits.max_items:
-        raise ProcessGraphComplexity(
-            f"The request would stack {len(items)} items of '{id}'; {env.limits.scope} allows at most "
-            f"{env.limits.max_items}. Narrow the extents."
-        )
 
     crs = _native_crs(metadata, items)
-    assets = [band_table[b]["asset"] for b in selected]
     native_resolution = _resolution(items, assets, metadata)
     resolution = view_grid_resolution(native_resolution, crs, env.view_resolution)
     # the assets' own grid, also at native resolution: a DEM tile's corner is rarely a multiple of its pixel size
@@ -135,12 +139,12 @@ def stack_collection(
                      env.limits.way_out, temporal=temporal)
     items = plan.items
 
-    stacking = [item_for_stacking(item) for item in items]
+    stacking = items
     if not temporal:
         # One surface (an elevation model): every item on the same nominal date, so that the same-day
         # mosaic joins the tiles, the earliest item winning where they overlap; the date is dropped below.
-        for entry in stacking:
-            entry["properties"]["datetime"] = TIMELESS_STACKING_DATE
+        stacking = [{**item, "properties": {**item["properties"], "datetime": TIMELESS_STACKING_DATE}}
+                    for item in items]
     chunks = block_chunks(items, len(assets), spatial_chunks(items, assets, resolution, bounds), temporal=temporal)
     epsg = epsg_of(crs)
     options = dict(assets=assets, epsg=epsg, resolution=resolution, bounds=bounds,
@@ -221,8 +225,8 @@ def open_stac_url(url: str) -> CollectionHandle:
         raise parameter_invalid("load_stac", "url", f"cannot read a STAC document at '{url}': {exc}") from None
     if isinstance(document, pystac.Collection):
         if next(iter(document.get_items()), None) is None and document.assets:
-            return StaticCollection(_collection_of_assets(document, url), url)
-        return StaticCollection(document, url)
+            return StaticCollection.of_pystac(_collection_of_assets(document, url), url)
+        return StaticCollection.of_pystac(document, url)
     if isinstance(document, pystac.Item):
         items = [document]
     elif isinstance(document, pystac.Catalog):
@@ -245,7 +249,7 @@ def open_stac_url(url: str) -> CollectionHandle:
         if item.get_self_href():
             clone.make_asset_hrefs_absolute()  # in place (pystac types its result as Assets, not Item)
         holder.add_item(clone)
-    return StaticCollection(holder, url)
+    return StaticCollection.of_pystac(holder, url)
 
 
 def _collection_of_assets(document: pystac.Collection, url: str) -> pystac.Collection:
@@ -284,34 +288,26 @@ def _collection_of_assets(document: pystac.Collection, url: str) -> pystac.Colle
     return holder
 
 
-def _native_crs(metadata: Mapping[str, Any], items: list) -> pyproj.CRS:
+def _native_crs(metadata: Mapping[str, Any], items: list[Item]) -> pyproj.CRS:
     dims = metadata.get("cube:dimensions") or {}
     for dim in dims.values():
         if dim.get("type") == "spatial" and dim.get("reference_system") is not None:
             ref = dim["reference_system"]
             if not isinstance(ref, dict):
                 return crs_of(ref)
-    codes = []
-    for item in items:
-        props = item.properties
-        code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
-        if code:
-            codes.append(code)
+    codes = [code for code in map(crs_code, items) if code]
     if not codes:
         return WGS84
     most_common = pd.Series(codes).value_counts().index[0]
     return crs_of(most_common)
 
 
-def _resolution(items: list, assets: list[str], metadata: Mapping[str, Any]) -> float:
+def _resolution(items: list[Item], assets: list[str], metadata: Mapping[str, Any]) -> float:
     """The finest pixel size among the requested assets (all bands are stacked on that grid)."""
     sizes = []
     for item in items[:50]:
         for key in assets:
-            asset = item.assets.get(key)
-            transform = (asset.extra_fields.get("proj:transform") if asset else None) or item.properties.get(
-                "proj:transform"
-            )
+            transform = asset_field(item, key, "proj:transform")
             if transform:
                 sizes.append(abs(float(transform[0])))
     if sizes:
@@ -333,14 +329,12 @@ def _centres_inside(stacked: xr.DataArray, box: BoundingBox) -> bool:
                 and box.south <= y.min() and y.max() <= box.north)
 
 
-def _grid_corner(items: list, assets: list[str], resolution: float) -> tuple[float, float]:
+def _grid_corner(items: list[Item], assets: list[str], resolution: float) -> tuple[float, float]:
     """The corner of the first asset on the native grid (a coarser grid anchored there lines up with its
     overviews), else the origin."""
     for item in items[:50]:
         for key in assets:
-            asset = item.assets.get(key)
-            transform = (asset.extra_fields.get("proj:transform") if asset else None) or item.properties.get(
-                "proj:transform")
+            transform = asset_field(item, key, "proj:transform")
             if transform and np.isclose(abs(float(transform[0])), resolution):
                 return float(transform[2]), float(transform[5])
     return 0.0, 0.0

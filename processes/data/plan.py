@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 import pyproj
-import pystac
 
 from processes.core.errors import NoDataAvailable, ProcessGraphComplexity
+from processes.data.stac_items import Item, asset_field, crs_code, item_datetime
 from processes.model.geometry import WGS84, BoundingBox, same_crs
 
 Bounds = tuple[float, float, float, float]
@@ -30,7 +30,7 @@ Bounds = tuple[float, float, float, float]
 class LoadPlan:
     """What a load will stack: its items, its grid and how many values that makes."""
 
-    items: list[pystac.Item]
+    items: list[Item]
     """The items whose footprint overlaps the extent (all found items without an extent)."""
     width: int
     height: int
@@ -49,17 +49,14 @@ class LoadPlan:
         return f"t {self.days} × {spatial}" if self.temporal else spatial
 
 
-def item_bounds(item: pystac.Item, assets: list[str], crs: pyproj.CRS) -> Bounds | None:
+def item_bounds(item: Item, assets: list[str], crs: pyproj.CRS) -> Bounds | None:
     """An item's footprint in ``crs``: exact from ``proj:transform``/``proj:shape`` when the item is in
     that CRS, else its WGS84 ``bbox`` transformed (a little wider than the footprint)."""
-    props = item.properties
-    code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
+    props = item.get("properties") or {}
+    code = crs_code(item)
     if code is not None and same_crs(code, crs):
         for key in assets:
-            asset = item.assets.get(key)
-            fields = asset.extra_fields if asset is not None else {}
-            transform = fields.get("proj:transform") or props.get("proj:transform")
-            shape = fields.get("proj:shape") or props.get("proj:shape")
+            transform, shape = asset_field(item, key, "proj:transform"), asset_field(item, key, "proj:shape")
             if transform and shape:
                 a, _, c, _, e, f = (float(v) for v in transform[:6])
                 xs, ys = (c, c + a * shape[1]), (f, f + e * shape[0])
@@ -67,9 +64,9 @@ def item_bounds(item: pystac.Item, assets: list[str], crs: pyproj.CRS) -> Bounds
         if props.get("proj:bbox"):
             west, south, east, north = (float(v) for v in props["proj:bbox"][:4])
             return (west, south, east, north)
-    if item.bbox is None:
+    if not item.get("bbox"):
         return None
-    west, south, east, north = (float(v) for v in item.bbox[:4])
+    west, south, east, north = (float(v) for v in item["bbox"][:4])
     return BoundingBox(west, south, east, north, WGS84).to_crs(crs).bounds
 
 
@@ -77,7 +74,7 @@ def _overlaps(a: Bounds, b: Bounds) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def plan_load(collection_id: str, items: list[pystac.Item], assets: list[str], crs: pyproj.CRS,
+def plan_load(collection_id: str, items: list[Item], assets: list[str], crs: pyproj.CRS,
               resolution: float, bounds: Bounds | None, max_values: int | None, limit_name: str,
               way_out: str = "", *, temporal: bool = True) -> LoadPlan:
     """The plan of a load; raises ``NoDataAvailable`` when no item overlaps the extent on the cube's
@@ -102,7 +99,7 @@ def plan_load(collection_id: str, items: list[pystac.Item], assets: list[str], c
             east, north = max(b[2] for b in boxes), max(b[3] for b in boxes)
     width = max(0, math.ceil((east - west) / resolution - 1e-9))
     height = max(0, math.ceil((north - south) / resolution - 1e-9))
-    stamps = [item.datetime for item in kept if item.datetime is not None]
+    stamps = [stamp for stamp in map(item_datetime, kept) if stamp is not None]
     days = len(pd.DatetimeIndex(stamps).normalize().unique()) if stamps and temporal else 1
     plan = LoadPlan(kept, width, height, days, len(assets), temporal)
     if max_values is not None and plan.values > max_values:

@@ -14,6 +14,7 @@ The collection's metadata (and the API's conformance) is read once per URL and k
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -25,8 +26,12 @@ import requests
 
 from processes.data.property_filters import cql2_filter, query_filter
 from processes.data.stac_items import (
+    Item,
+    ItemSource,
     StacApiError,
     StacSourceError,
+    absolute_hrefs,
+    matches_properties,
     parse_time,
 )
 
@@ -34,8 +39,10 @@ METADATA_TTL = 600.0
 """Seconds a STAC API collection's metadata is used before it is read again."""
 TIMEOUT = 60.0
 """Seconds to wait for one answer of a STAC API."""
-PAGE_SIZE = 250
-"""Items asked for per page (the largest page most public STAC APIs give)."""
+PAGE_SIZE = 1000
+"""Items asked for per page. An API may give fewer (then there are more pages); the fewer pages, the fewer
+round trips: a year of hourly items takes 9 pages of 1,000 instead of 36 of 250, half the time on
+``rustac serve``."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def _opened_api(url: str, *, fresh: bool = False) -> _Opened:
     return opened
 
 
-class StacApiCollection:
+class StacApiCollection(ItemSource):
     """A collection of a STAC API, given by its URL ``…/collections/{id}``."""
 
     def __init__(self, url: str):
@@ -149,22 +156,24 @@ class StacApiCollection:
         bbox: tuple[float, float, float, float] | None,
         interval: tuple[str | None, str | None] | None,
         properties: Mapping[str, Any] | None = None,
-    ) -> Iterator[pystac.Item]:
-        """The matching items, page by page as the API gives them (see module docstring)."""
+    ) -> Iterator[Item]:
+        """The matching items as plain dicts, page by page as the API gives them (see module docstring)."""
         from pystac_client.exceptions import APIError
 
         end = parse_time(interval[1]) if interval and interval[1] else None
         parameters = self.search_parameters(bbox, interval, properties)
         try:
             search = _opened_api(self.source).client.search(method="POST", **parameters)
-            # checked as plain dicts: making a pystac Item costs more than the rest of the search
-            for data in search.items_as_dicts():
-                props = data.get("properties") or {}
-                if end is not None and (start := props.get("datetime") or props.get("start_datetime")) \
-                        and parse_time(start) >= end:
-                    continue  # STAC API intervals are closed; openEO's are left-closed
-                if all(condition(props.get(name)) for name, condition in (properties or {}).items()):
-                    yield pystac.Item.from_dict(data, preserve_dict=False)
+            # plain dicts (making a pystac Item costs more than the rest of the search), the next page
+            # asked for while this one is checked
+            for page in _read_ahead(search.pages_as_dicts()):
+                for data in page.get("features") or []:
+                    props = data.get("properties") or {}
+                    if end is not None and (start := props.get("datetime") or props.get("start_datetime")) \
+                            and parse_time(start) >= end:
+                        continue  # STAC API intervals are closed; openEO's are left-closed
+                    if matches_properties(data, properties):
+                        yield _absolute_hrefs(data)
         except APIError as exc:
             if isinstance(exc.__cause__ or exc.__context__, requests.RequestException):
                 raise _unreachable(self.source, exc.__cause__ or exc.__context__) from None
@@ -175,23 +184,15 @@ class StacApiCollection:
         except requests.RequestException as exc:
             raise _unreachable(self.source, exc) from None
 
-    def search(
-        self,
-        bbox: tuple[float, float, float, float] | None,
-        interval: tuple[str | None, str | None] | None,
-        properties: Mapping[str, Any] | None = None,
-    ) -> list[pystac.Item]:
-        return list(self.iter_items(bbox, interval, properties))
+    def sample(self, count: int) -> list[Item]:
+        """The collection's first ``count`` items as the API lists them."""
+        features, _, _ = self.item_page(None, None, count)
+        return features[:count]
 
     def item(self, item_id: str) -> dict[str, Any] | None:
         """One item of the collection as the API gives it, or None when it has no such item."""
         href = f"{self.root_url}/collections/{self.id}/items/{item_id}"
         return _fetch(self.source, href, "GET", None, missing_ok=True) or None
-
-    def sample_properties(self) -> set[str]:
-        """Names of the properties of the collection's first items (for its queryables)."""
-        features, _, _ = self.item_page(None, None, 10)
-        return {name for feature in features for name in feature.get("properties") or {}}
 
     # --- one page for the item endpoints --------------------------------------------------------
     def item_page(
@@ -231,6 +232,56 @@ class StacApiCollection:
         if matched is None:
             matched = (page.get("context") or {}).get("matched")
         return list(page.get("features") or []), resume_next, matched if isinstance(matched, int) else None
+
+
+def _read_ahead(pages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The pages of a search, each next one fetched in a thread while the caller works on the current one.
+
+    The API's time per page and ours (parsing, checking, stacking the items) then overlap instead of
+    adding up. A caller that stops early (a limit reached) leaves the thread to end after the one page
+    it is fetching; an error of the fetch is raised to the caller in order.
+    """
+    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the caller has stopped
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not hand_over("page", page):
+                    return
+            hand_over("end", None)
+        except BaseException as exc:  # given to the caller, who raises it
+            hand_over("error", exc)
+
+    threading.Thread(target=fetch, name="stac-read-ahead", daemon=True).start()
+    try:
+        while True:
+            kind, value = ahead.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def _absolute_hrefs(item: Item) -> Item:
+    """The item with relative asset hrefs resolved against its ``self`` link (APIs mostly give absolute ones)."""
+    assets = (item.get("assets") or {}).values()
+    if all("://" in str(asset.get("href", "")) or str(asset.get("href", "")).startswith("/") for asset in assets):
+        return item
+    self_href = next((link.get("href") for link in item.get("links") or [] if link.get("rel") == "self"), None)
+    return absolute_hrefs(item, self_href) if isinstance(self_href, str) else item
 
 
 def _fetch(source: str, href: str, method: str, body: Any, *, missing_ok: bool = False) -> dict[str, Any]:

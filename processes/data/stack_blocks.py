@@ -14,9 +14,9 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import pandas as pd
-import pystac
 import xarray as xr
 
+from processes.data.stac_items import Item, asset_field, item_datetime
 from processes.model.geometry import (
     BoundingBox,
 )
@@ -51,7 +51,7 @@ MAX_ASSETS_PER_CHUNK = 8
 """Most assets (items × bands) one Dask block reads: 8 × 1024² float32 values are 32 MB."""
 
 
-def spatial_chunks(items: list[pystac.Item], assets: list[str], resolution: float,
+def spatial_chunks(items: list[Item], assets: list[str], resolution: float,
                     bounds: tuple[float, float, float, float] | None) -> tuple[Any, Any]:
     """Chunks along y and x whose edges fall on multiples of CHUNK_SIZE pixels of an asset's grid.
 
@@ -63,9 +63,7 @@ def spatial_chunks(items: list[pystac.Item], assets: list[str], resolution: floa
         return CHUNK_SIZE, CHUNK_SIZE
     origin = None
     for item in items:
-        asset = item.assets.get(assets[0])
-        transform = (asset.extra_fields.get("proj:transform") if asset else None) or item.properties.get(
-            "proj:transform")
+        transform = asset_field(item, assets[0], "proj:transform")
         if transform and np.isclose(abs(float(transform[0])), resolution):
             origin = float(transform[2]), float(transform[5])
             break
@@ -84,7 +82,7 @@ def spatial_chunks(items: list[pystac.Item], assets: list[str], resolution: floa
     return split(origin[1] - north, height), split(west - origin[0], width)
 
 
-def block_chunks(items: list[pystac.Item], n_assets: int, spatial: tuple[Any, Any] = (CHUNK_SIZE, CHUNK_SIZE),
+def block_chunks(items: list[Item], n_assets: int, spatial: tuple[Any, Any] = (CHUNK_SIZE, CHUNK_SIZE),
                  *, temporal: bool = True) -> tuple[Any, ...]:
     """Dask chunks (time, band, y, x) of the stack: one block reads a whole day's items and bands.
 
@@ -93,13 +91,13 @@ def block_chunks(items: list[pystac.Item], n_assets: int, spatial: tuple[Any, An
     number of tasks (and their overhead) further. Blocks stay under :data:`MAX_ASSETS_PER_CHUNK`.
     Without ``temporal`` (a collection without time dimension) all items are one mosaic, as one day.
     """
+    stamps = [item_datetime(item) for item in items] if temporal else []
     if not temporal:
         sizes = [len(items)]
-    elif any(item.datetime is None for item in items):
+    elif any(stamp is None for stamp in stamps):
         return (1, 1, *spatial)
     else:  # items per UTC day, in date order (plain Python: pandas costs more than a map tile's read)
-        stamps = [item.datetime for item in items if item.datetime is not None]
-        days = sorted((d if d.tzinfo is None else d.astimezone(dt.UTC)).date() for d in stamps)
+        days = sorted(d.astimezone(dt.UTC).date() for d in stamps if d is not None)
         sizes = [len(list(group)) for _, group in itertools.groupby(days)]
     per_day = min(max(sizes), MAX_ASSETS_PER_CHUNK)
     time_chunks = [min(per_day, size - start) for size in sizes for start in range(0, size, per_day)]

@@ -37,17 +37,21 @@ DIMENSION_ATTR = "openeo:dimension"  # on the ARRAY_DIM coordinate: the dimensio
 
 
 def is_raster_cube(value: object) -> bool:
-    return isinstance(value, xr.DataArray) and any(
-        TYPE_ATTR in value[d].attrs for d in value.dims if d in value.coords
-    )
+    return isinstance(value, xr.DataArray) and any(TYPE_ATTR in coordinate_attrs(value, d) for d in value.dims)
+
+
+def coordinate_attrs(cube: xr.DataArray | xr.Dataset, dim: Hashable) -> Mapping[str, Any]:
+    """The attributes of ``dim``'s coordinate (empty without one), read off the coordinate variable:
+    ``cube[dim]`` would build a DataArray (with its indexes) for each look-up, and the dimension
+    helpers below run dozens of look-ups per process — a tenth of a map tile's time."""
+    variable = cube.coords.variables.get(dim)
+    return variable.attrs if variable is not None else {}
 
 
 def dimension_type(cube: xr.DataArray | xr.Dataset, dim: Hashable) -> DimType:
     """The openEO type of ``dim`` (of a cube, or of a vector cube's Dataset); dimensions made without
     a type count as ``other``."""
-    if dim in cube.coords:
-        return cube[dim].attrs.get(TYPE_ATTR, "other")
-    return "other"
+    return coordinate_attrs(cube, dim).get(TYPE_ATTR, "other")
 
 
 def with_dimension_type(cube: xr.DataArray, dim: str, dim_type: DimType, axis: str | None = None) -> xr.DataArray:
@@ -76,8 +80,8 @@ def spatial_dims(cube: xr.DataArray) -> tuple[str, str] | None:
     spatial = dims_of_type(cube, "spatial")
     if not spatial:
         return None
-    x = next((d for d in spatial if cube[d].attrs.get(AXIS_ATTR) == "x"), None)
-    y = next((d for d in spatial if cube[d].attrs.get(AXIS_ATTR) == "y"), None)
+    x = next((d for d in spatial if coordinate_attrs(cube, d).get(AXIS_ATTR) == "x"), None)
+    y = next((d for d in spatial if coordinate_attrs(cube, d).get(AXIS_ATTR) == "y"), None)
     if x is None or y is None:
         if len(spatial) != 2:
             return None
@@ -121,7 +125,7 @@ def new_cube(
         axis = dim if dim_type == "spatial" and dim in ("x", "y") else None
         values = labels
         if dim_type == "temporal":
-            values = pd.DatetimeIndex(pd.to_datetime(list(labels), utc=True)).tz_localize(None)
+            values = _naive_utc(labels)
         attrs: dict[str, Any] = {TYPE_ATTR: dim_type}
         if axis is not None:
             attrs[AXIS_ATTR] = axis
@@ -137,6 +141,14 @@ def new_cube(
     if georeferenced:
         cube.encoding["grid_mapping"] = GRID_MAPPING
     return cube
+
+
+def _naive_utc(labels: Iterable) -> pd.DatetimeIndex:
+    """Date-time labels as naive UTC, as temporal coordinates hold them; ``datetime64`` labels already
+    are (a load's dates), and are taken as they are rather than parsed one by one."""
+    if isinstance(labels, np.ndarray) and labels.dtype.kind == "M":
+        return pd.DatetimeIndex(labels.astype("datetime64[ns]", copy=False))
+    return pd.DatetimeIndex(pd.to_datetime(list(labels), utc=True)).tz_localize(None)
 
 
 GRID_MAPPING = "spatial_ref"
@@ -163,10 +175,10 @@ def copy_dimension_types(source: xr.DataArray, target: xr.DataArray) -> xr.DataA
     For results of library calls that rebuild coordinates and lose their attributes.
     """
     for dim in target.dims:
-        if dim in source.coords and TYPE_ATTR in source[dim].attrs:
+        if TYPE_ATTR in coordinate_attrs(source, dim):
             if dimension_type(target, dim) != dimension_type(source, dim):
                 target = with_dimension_type(
-                    target, str(dim), dimension_type(source, dim), source[dim].attrs.get(AXIS_ATTR)
+                    target, str(dim), dimension_type(source, dim), coordinate_attrs(source, dim).get(AXIS_ATTR)
                 )
     return target
 
@@ -184,7 +196,7 @@ def band_metadata(cube: xr.DataArray) -> dict[str, dict]:
     dim = band_dim(cube)
     if dim is None:
         return {}
-    known = cube[dim].attrs.get(BANDS_ATTR, {})
+    known = coordinate_attrs(cube, dim).get(BANDS_ATTR, {})
     return {str(label): dict(known.get(str(label), {})) for label in cube[dim].values}
 
 

@@ -291,6 +291,22 @@ def test_patching_the_configuration_changes_the_tiles(client, auth_headers):
     assert bad.status_code == 400 and bad.json["code"] == "ServiceConfigInvalid"
 
 
+def test_patching_the_process_changes_the_tiles(client, auth_headers):
+    service_id = create(client, auth_headers)
+    path = tile_path(client, auth_headers, service_id)
+    tile = tile_of((WEST + EAST) / 2, (SOUTH + NORTH) / 2, 14)
+    before = png(client.get(path.format(z=tile.z, x=tile.x, y=tile.y)))
+    inverted = ndvi_process()
+    scale = inverted["process_graph"]["scale"]["arguments"]["process"]["process_graph"]["s"]["arguments"]
+    scale.update(outputMin=255, outputMax=0)
+    assert client.patch(f"{API}/services/{service_id}", json={"process": inverted},
+                        headers=auth_headers).status_code == 204
+    after = png(client.get(path.format(z=tile.z, x=tile.x, y=tile.y)))
+    shown = before[..., 3] == 255
+    assert shown.any() and (after[..., 3] == before[..., 3]).all()
+    assert (np.abs(after[..., 0][shown].astype(int) + before[..., 0][shown] - 255) <= 1).all()
+
+
 def test_a_graph_using_the_tile_parameters(client, auth_headers):
     # without "crs": {"from_parameter": "spatial_extent_crs"}, which the graph parser refuses today
     process = ndvi_process(extent={side: {"from_parameter": f"spatial_extent_{side}"}

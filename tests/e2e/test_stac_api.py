@@ -79,14 +79,14 @@ def test_a_cloud_cover_filter_over_the_whole_range_finds_exactly_the_clear_items
     collection = StacApiCollection(f"{geoparquet_api}/collections/{COLLECTION}")
     started = time.monotonic()
     found = collection.search(None, WHOLE_RANGE, CLEAR_FILTER)
-    assert [item.id for item in found] == CLEAR_IDS
+    assert [item["id"] for item in found] == CLEAR_IDS
     assert time.monotonic() - started < 5
 
 
 def test_without_the_filter_extension_every_page_is_walked_and_filtered_here(rustac_api):
     collection = StacApiCollection(f"{rustac_api}/collections/{COLLECTION}")
     assert "filter" not in collection.search_parameters(None, WHOLE_RANGE, CLEAR_FILTER)
-    assert [item.id for item in collection.search(None, WHOLE_RANGE, CLEAR_FILTER)] == CLEAR_IDS
+    assert [item["id"] for item in collection.search(None, WHOLE_RANGE, CLEAR_FILTER)] == CLEAR_IDS
 
 
 def test_a_search_past_ten_thousand_items_is_not_cut_short(rustac_api):

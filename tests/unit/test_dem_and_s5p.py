@@ -47,9 +47,11 @@ def demo_catalog(demo_data) -> pystac.Catalog:
     return pystac.Catalog.from_file(str(demo_data / "demo" / "catalog.json"))
 
 
-def _item(item_id: str, when: datetime | None) -> pystac.Item:
-    props = {} if when else {"start_datetime": "2000-02-11T00:00:00Z", "end_datetime": "2000-02-22T00:00:00Z"}
-    return pystac.Item(item_id, None, [0, 0, 1, 1], when, props)
+def _item(item_id: str, when: datetime | None) -> dict:
+    props = {"datetime": when.isoformat()} if when else {
+        "datetime": None, "start_datetime": "2000-02-11T00:00:00Z", "end_datetime": "2000-02-22T00:00:00Z"}
+    return {"type": "Feature", "id": item_id, "geometry": None, "bbox": [0, 0, 1, 1], "properties": props,
+            "assets": {}}
 
 
 # --- the rule -----------------------------------------------------------------------------------------------

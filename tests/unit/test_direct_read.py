@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-import pystac
 import pytest
 import stackstac
 
 from processes.data.direct_mosaic import direct_mosaic, direct_stack
-from processes.data.stac_sources import item_for_stacking
+from processes.data.stac_sources import item_for_stacking, open_static
 from processes.data.stack_blocks import block_chunks, mosaic_same_day, spatial_chunks
 
 LC = "DEMO_SENTINEL2_L2A"
 
 
 @pytest.fixture(scope="module")
-def items(demo_data) -> list[pystac.Item]:
-    catalog = pystac.Catalog.from_file(str(demo_data / "demo" / "catalog.json"))
-    chosen = [i for i in catalog.get_child(LC).get_items() if "2023-05-01" <= i.datetime.strftime("%F") < "2023-07-01"]
-    return sorted(chosen, key=lambda i: (i.datetime, i.id))
+def items(demo_data) -> list[dict]:
+    (collection,) = (c for c in open_static(demo_data / "demo" / "catalog.json") if c.id == LC)
+    return sorted(collection.search(None, ("2023-05-01", "2023-07-01")),
+                  key=lambda i: (i["properties"]["datetime"], i["id"]))
 
 
 def _stack(items, assets, bounds):
@@ -36,7 +35,7 @@ def _stack(items, assets, bounds):
 
 def test_direct_mosaic_equals_the_stackstac_mosaic_across_the_tile_border(items):
     # a window straddling the border of the two tiles, not aligned to their 1024 px blocks
-    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    first = items[0]["properties"]["proj:bbox"]
     bounds = (first[2] - 3000.0, first[3] - 4130.0, first[2] + 2500.0, first[3] - 870.0)
     stacking, chunks, stacked = _stack(items, ["B04", "B08"], bounds)
     direct = direct_mosaic(stacked, stacking, ["B04", "B08"], 32632, 10.0, chunks)
@@ -50,7 +49,7 @@ def test_direct_mosaic_equals_the_stackstac_mosaic_across_the_tile_border(items)
 
 def test_assets_off_the_grid_keep_stackstacs_reader(items):
     assets = ["B04", "SCL"]  # SCL is stored at 20 m: it has to be resampled onto the 10 m grid
-    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    first = items[0]["properties"]["proj:bbox"]
     bounds = (first[0] + 1000.0, first[3] - 2000.0, first[0] + 2000.0, first[3] - 1000.0)
     stacking, chunks, stacked = _stack(items, assets, bounds)
     assert direct_mosaic(stacked, stacking, assets, 32632, 10.0, chunks) is None
@@ -60,7 +59,7 @@ def test_assets_off_the_grid_keep_stackstacs_reader(items):
 
 
 def test_direct_stack_without_stackstac_equals_the_stackstac_mosaic(items):
-    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    first = items[0]["properties"]["proj:bbox"]
     bounds = (first[2] - 3000.0, first[3] - 4130.0, first[2] + 2500.0, first[3] - 870.0)
     stacking, chunks, stacked = _stack(items, ["B04", "B08"], bounds)
     direct = direct_stack(stacking, ["B04", "B08"], 32632, 10.0, bounds, chunks)
@@ -76,7 +75,7 @@ def test_direct_stack_without_stackstac_equals_the_stackstac_mosaic(items):
 def test_the_aligned_reader_equals_stackstacs_reader_across_the_tile_border(items, resolution):
     from processes.data.cog_reader import AlignedReader
 
-    first = items[0].assets["B04"].extra_fields["proj:bbox"]
+    first = items[0]["properties"]["proj:bbox"]
     west, north = first[2] - 3000.0, first[3] - 880.0  # on both grids: 10 m and (from the tile's corner) 40 m
     bounds = (west, north - 3200.0, west + 5600.0, north)
     stacking = [item_for_stacking(i) for i in items[:4]]

@@ -3,6 +3,7 @@ tmp_path, read back with Pillow and PyAV."""
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import tracemalloc
@@ -26,6 +27,7 @@ from processes.formats.colour import (
     to_rgba,
 )
 from processes.formats.frames import frame_labels
+from processes.formats.image import encode_rgba
 from processes.library.math import linear_scale_range
 from processes.model.raster_cube import new_cube
 from tests.unit.test_formats import make_cube
@@ -306,6 +308,16 @@ def test_to_rgba_bounds_are_those_of_rounding():
 def test_to_rgba_refuses_band_counts_it_cannot_draw():
     with pytest.raises(ColouringError, match="2 bands"):
         to_rgba(np.zeros((2, 3, 3)))
+
+
+def test_tile_pngs_decode_to_the_pixels_grey_as_la_and_colour_as_rgba():
+    values = levels(40, 30).astype(np.float32)
+    values[:5] = np.nan
+    for colouring, mode in ((Colouring(), "LA"), (Colouring(colormap="viridis"), "RGBA")):
+        rgba = to_rgba(values, colouring)
+        image = Image.open(io.BytesIO(encode_rgba(rgba, "png")))
+        assert (image.mode, image.size) == (mode, (30, 40))
+        np.testing.assert_array_equal(np.asarray(image.convert("RGBA")), rgba)
 
 
 # --- JPEG --------------------------------------------------------------------------------------------------

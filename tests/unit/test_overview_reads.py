@@ -65,7 +65,7 @@ def collection(tmp_path_factory) -> StaticCollection:
                                              "proj:transform": [10.0, 0.0, west, 0.0, -10.0, north]})
     item.add_asset("value", pystac.Asset(str(cog), media_type=pystac.MediaType.COG, roles=["data"]))
     holder.add_item(item)
-    return StaticCollection(holder, str(folder))
+    return StaticCollection.of_pystac(holder, str(folder))
 
 
 def _load(collection: StaticCollection, view_resolution: float | None, box: tuple[float, float, float, float]):

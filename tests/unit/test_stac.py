@@ -28,7 +28,9 @@ from werkzeug.serving import make_server
 from backend.demo import DEMO_COLLECTIONS
 from processes.core.env import ProcessEnv
 from processes.core.errors import CollectionNotFound
+from processes.data.item_index import read_item_file
 from processes.data.load import load_collection
+from processes.data.stac_items import absolute_hrefs
 from processes.data.stac_sources import (
     CollectionCatalog,
     StacApiCollection,
@@ -50,8 +52,8 @@ BOLZANO_BOX = (11.30, 46.47, 11.35, 46.50)
 BOLZANO_LOAD_BOX = {"west": 679720, "south": 5151080, "east": 680680, "north": 5151920, "crs": 32632}
 
 
-def ids(items: list[pystac.Item]) -> list[str]:
-    return sorted(item.id for item in items)
+def ids(items: list[dict]) -> list[str]:
+    return sorted(item["id"] for item in items)
 
 
 # --- static sources -------------------------------------------------------------------------------
@@ -81,7 +83,7 @@ def test_a_collection_file_gives_that_collection(demo_catalog):
     collection_file = demo_catalog.parent / DEMO / "collection.json"
     (collection,) = open_static(collection_file)
     assert collection.id == DEMO
-    assert len(collection.items()) == 48
+    assert len(collection) == 48
 
 
 def test_stac_collection_is_the_collection_document_without_self_link(demo_collection):
@@ -98,7 +100,7 @@ def test_search_by_bbox_returns_items_whose_footprint_intersects_it(demo_collect
 
 def test_search_by_bbox_of_the_other_tile_returns_its_items(demo_collection):
     found = demo_collection.search(DEMO_T2_BOX, None)
-    assert found and all(item.id.startswith("S2_DEMO_T2_") for item in found)
+    assert found and all(item["id"].startswith("S2_DEMO_T2_") for item in found)
 
 
 def test_search_outside_the_collection_returns_nothing(demo_collection):
@@ -146,8 +148,8 @@ def test_search_by_several_property_conditions_keeps_the_items_that_satisfy_all(
 
 def test_searched_items_have_absolute_asset_hrefs_to_existing_files(demo_collection):
     item = demo_collection.search(DEMO_T1_BOX, ("2023-05-05T00:00:00Z", "2023-05-06T00:00:00Z"))[0]
-    for asset in item.assets.values():
-        assert Path(asset.href).is_absolute() and Path(asset.href).is_file()
+    for asset in item["assets"].values():
+        assert Path(asset["href"]).is_absolute() and Path(asset["href"]).is_file()
 
 
 def test_a_missing_file_is_a_source_error(tmp_path):
@@ -196,52 +198,141 @@ def test_an_unknown_id_is_collection_not_found_listing_the_ids(demo_collection):
 
 
 # --- items for stackstac --------------------------------------------------------------------------
-def legacy_item_document(links: list[dict[str, Any]]) -> dict[str, Any]:
-    """An item of projection extension v1.1 (``proj:epsg``) with relative asset hrefs."""
+def item_document(links: list[dict[str, Any]]) -> dict[str, Any]:
+    """An item of projection extension v2 (``proj:code``) with relative asset hrefs."""
     return {
         "type": "Feature",
-        "stac_version": "1.0.0",
-        "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json"],
+        "stac_version": "1.1.0",
+        "stac_extensions": ["https://stac-extensions.github.io/projection/v2.0.0/schema.json"],
         "id": "legacy",
         "geometry": None,
-        "properties": {"datetime": "2022-06-02T00:00:00Z", "proj:epsg": 32632},
+        "bbox": [11.0, 46.0, 11.1, 46.1],
+        "properties": {"datetime": "2022-06-02T00:00:00Z", "proj:code": "EPSG:32632"},
         "links": links,
         "assets": {
-            "B04": {"href": "./legacy_B04.tif", "proj:epsg": 32633},
+            "B04": {"href": "./legacy_B04.tif", "proj:code": "EPSG:32633"},
             "B08": {"href": "bands/legacy_B08.tif"},
         },
     }
 
 
 @pytest.fixture
-def legacy_item(tmp_path: Path) -> pystac.Item:
-    """The legacy item written to disk and read by pystac, as a static catalog's item is."""
-    (tmp_path / "legacy.json").write_text(json.dumps(legacy_item_document(links=[])))
-    item = pystac.read_file(str(tmp_path / "legacy.json"))
-    assert "proj:epsg" not in item.properties  # pystac ≥ 1.12 migrated it to proj:code
-    return item
+def item_on_disk(tmp_path: Path) -> dict[str, Any]:
+    """The item written to disk and read as a static catalog's item is."""
+    (tmp_path / "legacy.json").write_text(json.dumps(item_document(links=[])))
+    return read_item_file(str(tmp_path / "legacy.json"))
 
 
-def test_item_for_stacking_restores_proj_epsg_of_the_item(legacy_item):
-    assert item_for_stacking(legacy_item)["properties"]["proj:epsg"] == 32632
+def test_item_for_stacking_adds_proj_epsg_to_the_item(item_on_disk):
+    assert item_for_stacking(item_on_disk)["properties"]["proj:epsg"] == 32632
 
 
-def test_item_for_stacking_restores_proj_epsg_of_the_assets(legacy_item):
-    assert item_for_stacking(legacy_item)["assets"]["B04"]["proj:epsg"] == 32633
+def test_item_for_stacking_adds_proj_epsg_to_the_assets(item_on_disk):
+    assert item_for_stacking(item_on_disk)["assets"]["B04"]["proj:epsg"] == 32633
 
 
-def test_item_for_stacking_makes_asset_hrefs_absolute(legacy_item, tmp_path):
-    assets = item_for_stacking(legacy_item)["assets"]
+def test_item_for_stacking_leaves_the_item_as_it_was(item_on_disk):
+    before = copy.deepcopy(item_on_disk)
+    item_for_stacking(item_on_disk)
+    assert item_on_disk == before
+
+
+def test_an_item_file_is_read_with_absolute_asset_hrefs(item_on_disk, tmp_path):
+    assets = item_on_disk["assets"]
     assert assets["B04"]["href"] == str(tmp_path / "legacy_B04.tif")
     assert assets["B08"]["href"] == str(tmp_path / "bands" / "legacy_B08.tif")
 
 
-def test_item_for_stacking_resolves_relative_hrefs_against_a_remote_self_link():
-    self_link = {"rel": "self", "href": "https://stac.example.org/collections/X/items/legacy"}
-    item = pystac.Item.from_dict(legacy_item_document(links=[self_link]))
-    assert item_for_stacking(item)["assets"]["B04"]["href"] == (
-        "https://stac.example.org/collections/X/items/legacy_B04.tif"
-    )
+def test_relative_hrefs_resolve_against_a_remote_item_url():
+    item = absolute_hrefs(item_document(links=[]), "https://stac.example.org/collections/X/items/legacy")
+    assert item["assets"]["B04"]["href"] == "https://stac.example.org/collections/X/items/legacy_B04.tif"
+
+
+# --- the item index of a static catalog -----------------------------------------------------------------
+def write_catalog(root: Path, count: int, *, nested: bool = False) -> Path:
+    """A catalog → collection → (a sub-catalog →) ``count`` hourly items; returns the catalog file."""
+    (root / "C" / "sub").mkdir(parents=True, exist_ok=True)
+    folder = root / "C" / "sub" if nested else root / "C"
+    links = []
+    for index in range(count):
+        document = item_document(links=[])
+        document["id"] = f"item-{index:03d}"
+        document["properties"]["datetime"] = f"2022-06-01T{index:02d}:00:00Z"
+        document["properties"]["eo:cloud_cover"] = index
+        (folder / f"item-{index:03d}.json").write_text(json.dumps(document))
+        links.append({"rel": "item", "href": f"./item-{index:03d}.json"})
+    if nested:
+        (folder / "catalog.json").write_text(json.dumps({"type": "Catalog", "id": "sub", "description": "-",
+                                                         "stac_version": "1.1.0", "links": links}))
+        links = [{"rel": "child", "href": "./sub/catalog.json"}]
+    extent = {"spatial": {"bbox": [[11.0, 46.0, 11.1, 46.1]]},
+              "temporal": {"interval": [["2022-06-01T00:00:00Z", None]]}}
+    (root / "C" / "collection.json").write_text(json.dumps({
+        "type": "Collection", "id": "C", "description": "-", "license": "proprietary", "stac_version": "1.1.0",
+        "extent": extent, "links": links}))
+    catalog = root / "catalog.json"
+    catalog.write_text(json.dumps({"type": "Catalog", "id": "root", "description": "-", "stac_version": "1.1.0",
+                                   "links": [{"rel": "child", "href": "./C/collection.json"}]}))
+    return catalog
+
+
+def test_items_of_a_sub_catalog_of_a_collection_belong_to_it(tmp_path):
+    (collection,) = open_static(write_catalog(tmp_path, 5, nested=True))
+    assert collection.id == "C" and len(collection) == 5
+    assert ids(collection.search(None, ("2022-06-01T01:00:00Z", "2022-06-01T03:00:00Z"))) == [
+        "item-001", "item-002"]
+
+
+def test_the_collection_document_does_not_list_its_items(tmp_path):
+    (collection,) = open_static(write_catalog(tmp_path, 5))
+    assert not [link for link in collection.stac_collection()["links"] if link["rel"] == "item"]
+
+
+def test_an_item_is_found_by_its_id_and_read_from_its_file(tmp_path):
+    (collection,) = open_static(write_catalog(tmp_path, 5))
+    assert collection.item("item-003")["properties"]["eo:cloud_cover"] == 3
+    assert collection.item("nope") is None
+
+
+def test_a_stored_index_is_used_and_an_edited_item_is_read_again(tmp_path):
+    catalog = write_catalog(tmp_path / "cat", 5)
+    index_dir = tmp_path / "index"
+    (first,) = open_static(catalog, index_dir)
+    assert len(list(index_dir.glob("*.npz"))) == 1
+    edited = tmp_path / "cat" / "C" / "item-004.json"
+    document = json.loads(edited.read_text())
+    document["properties"]["datetime"] = "2022-07-01T00:00:00Z"
+    edited.write_text(json.dumps(document) + " ")  # a new size, whatever the clock's resolution
+    (second,) = open_static(catalog, index_dir)
+    assert ids(second.search(None, ("2022-07-01", "2022-07-02"))) == ["item-004"]
+    assert ids(second.search(None, ("2022-06-01", "2022-06-02"))) == ["item-000", "item-001", "item-002",
+                                                                          "item-003"]
+
+
+def test_a_damaged_stored_index_is_built_again(tmp_path):
+    catalog = write_catalog(tmp_path / "cat", 3)
+    index_dir = tmp_path / "index"
+    open_static(catalog, index_dir)
+    (stored,) = index_dir.glob("*.npz")
+    stored.write_bytes(b"not an index")
+    (collection,) = open_static(catalog, index_dir)
+    assert len(collection) == 3 and len(collection.search((11.0, 46.0, 11.2, 46.2), None)) == 3
+
+
+def test_a_missing_item_file_is_a_source_error_naming_it(tmp_path):
+    catalog = write_catalog(tmp_path, 3)
+    (tmp_path / "C" / "item-001.json").unlink()
+    with pytest.raises(StacSourceError, match="item-001.json' linked by the catalog does not exist"):
+        open_static(catalog)
+
+
+def test_an_item_page_counts_all_matches_and_reads_only_its_items(tmp_path):
+    (collection,) = open_static(write_catalog(tmp_path, 6))
+    start = datetime.fromisoformat("2022-06-01T01:00:00+00:00")
+    end = datetime.fromisoformat("2022-06-01T04:00:00+00:00")
+    items, matched = collection.item_page(None, (start, end), 2, 2)
+    assert matched == 4  # closed interval: 01:00 … 04:00
+    assert ids(items) == ["item-003", "item-004"]
 
 
 # --- a minimal STAC API ---------------------------------------------------------------------------
@@ -534,8 +625,9 @@ def test_api_search_by_property_condition_equals_the_static_search(api_collectio
 @pytest.mark.shared_data
 def test_api_items_have_self_links_and_absolute_asset_hrefs(api_collection, stac_api_url):
     (item,) = api_collection.search(BOLZANO_BOX, ("2022-06-02T00:00:00Z", "2022-06-03T00:00:00Z"))
-    assert item.get_self_href() == f"{stac_api_url}/collections/{S2}/items/{item.id}"
-    for asset in item_for_stacking(item)["assets"].values():
+    self_href = next(link["href"] for link in item["links"] if link["rel"] == "self")
+    assert self_href == f"{stac_api_url}/collections/{S2}/items/{item['id']}"
+    for asset in item["assets"].values():
         assert Path(asset["href"]).is_absolute() and Path(asset["href"]).is_file()
 
 
