@@ -6,7 +6,11 @@ by element, and bad requests get OGC exception reports."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import openeo
@@ -131,6 +135,47 @@ def test_gdal_reads_the_layer_as_a_raster(wmts_service):
     part = expected[top - row:top - row + window.height, left - column:left - column + window.width]
     assert (part[..., 3] == 255).sum() > 10_000, "the part GDAL shows holds data"
     assert (through_gdal == part).all()
+
+
+def _qgis_python() -> str | None:
+    """Debian's Python when QGIS's bindings (``python3-qgis``, installed by ``.ci/run``) import in it."""
+    python = "/usr/bin/python3"
+    if not os.path.exists(python):
+        return None
+    found = subprocess.run([python, "-c", "import qgis.core"], capture_output=True, timeout=60)
+    return python if found.returncode == 0 else None
+
+
+def test_qgis_opens_the_layer_and_draws_the_tiles(wmts_service, tmp_path):
+    python = _qgis_python()
+    if python is None:
+        pytest.skip("QGIS's Python bindings (Debian's python3-qgis) are not installed; .ci/run installs them")
+    url = wmts_service.describe_service()["url"]
+    west, south, east, north = CENTRE.bounds_3857()
+    picture = tmp_path / "qgis.png"
+    script = Path(__file__).parents[1] / "qgis" / "open_wmts.py"
+    run = subprocess.run([python, "-X", "faulthandler", str(script), url, wmts_service.service_id, str(west), str(south), str(east),
+                          str(north), str(picture)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    assert answer["valid"], answer["error"]
+    assert answer["crs"] == "EPSG:3857" and answer["rendered"] and not answer["render_errors"]
+    drawn = np.asarray(Image.open(picture).convert("RGBA")).astype(int)
+    expected = fetch(kvp_root(url) + "/tiles/{z}/{x}/{y}.png", CENTRE).astype(int)
+    shown = expected[..., 3] == 255
+    assert shown.sum() > 10_000, "the tile shows the extent"
+    both = shown & (drawn[..., 3] == 255)
+    assert both.sum() > 0.95 * shown.sum(), "QGIS draws the layer where the tile holds data"
+    # QGIS draws the tile of the matching tile matrix onto the same 256 × 256 grid, resampled by its
+    # renderer: every pixel is the tile's pixel there or a neighbour's (within one grey level)
+    grey = drawn[..., 0]
+    near = np.zeros(grey.shape, dtype=bool)
+    padded = np.pad(expected[..., 0], 1, mode="edge")
+    for dy in range(3):
+        for dx in range(3):
+            near |= np.abs(grey - padded[dy:dy + 256, dx:dx + 256]) <= 1
+    assert near[both].mean() > 0.99
 
 
 def test_the_capabilities_document_has_the_wmts_structure(wmts_service):
