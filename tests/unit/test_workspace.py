@@ -25,7 +25,8 @@ def test_put_resolve_and_delete(workspace):
         workspace.resolve("a/b/c.txt")
 
 
-@pytest.mark.parametrize("path", ["../x", "a/../../x", "/etc/passwd", ".env", "a/./b", "", "a\\..\\b"])
+@pytest.mark.parametrize("path", ["../x", "a/../../x", "/etc/passwd", ".env", "a/./b", "", "a\\..\\b",
+                                  "c:x.txt", "it's.txt", 'say"hi".txt', "tab\tname.txt"])
 def test_bad_paths_are_refused(workspace, path):
     with pytest.raises(FilePathInvalid):
         workspace.resolve(path, must_exist=False)
