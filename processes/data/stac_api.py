@@ -166,7 +166,7 @@ class StacApiCollection(ItemSource):
             search = _opened_api(self.source).client.search(method="POST", **parameters)
             # plain dicts (making a pystac Item costs more than the rest of the search), the next page
             # asked for while this one is checked
-            for page in _read_ahead(search.pages_as_dicts()):
+            for page in read_ahead(search.pages_as_dicts()):
                 for data in page.get("features") or []:
                     props = data.get("properties") or {}
                     if end is not None and (start := props.get("datetime") or props.get("start_datetime")) \
@@ -234,12 +234,13 @@ class StacApiCollection(ItemSource):
         return list(page.get("features") or []), resume_next, matched if isinstance(matched, int) else None
 
 
-def _read_ahead(pages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The pages of a search, each next one fetched in a thread while the caller works on the current one.
+def read_ahead(pages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The pages of a search, the following ones fetched in a thread while the caller works on the current one.
 
     The API's time per page and ours (parsing, checking, stacking the items) then overlap instead of
-    adding up. A caller that stops early (a limit reached) leaves the thread to end after the one page
-    it is fetching; an error of the fetch is raised to the caller in order.
+    adding up. The thread runs at most two pages ahead (one waiting to be taken, one in hand), so memory
+    stays bounded. A caller that stops early (a limit reached) leaves the thread to end after the page it
+    is fetching; an error of a fetch is raised to the caller after the pages before it.
     """
     ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
