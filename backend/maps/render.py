@@ -37,7 +37,14 @@ from rasterio.warp import Resampling, reproject
 from backend.evaluation import evaluate, process_env
 from backend.maps.cache import CachedTile
 from backend.maps.store import ServiceRecord
-from backend.maps.tile_graph import LOADS, TileGraph, has_reference, literal_bounds, service_graph
+from backend.maps.tile_graph import (
+    LOADS,
+    TileGraph,
+    collection_bounds,
+    has_reference,
+    literal_bounds,
+    service_graph,
+)
 from backend.maps.tiles import TILE_SIZE, Tile, tile_of
 from backend.maps.xyz import colouring
 from backend.services import Services
@@ -135,13 +142,11 @@ def _check_tile(services: Services, process: Mapping[str, Any]) -> Tile:
             (w, s, e, n), crs = literal
             lon, lat = transformer(crs, WGS84).transform((w + e) / 2, (s + n) / 2)
             break
-        if node.get("process_id") == "load_collection" and isinstance(arguments.get("id"), str):
-            try:
-                bbox = services.catalog.get(arguments["id"]).stac_collection()["extent"]["spatial"]["bbox"][0]
-                lon, lat = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-                break
-            except (OpenEOError, KeyError, IndexError, TypeError):
-                continue
+        bounds = collection_bounds(services, arguments.get("id")) if node.get("process_id") == "load_collection" \
+            else None
+        if bounds is not None:
+            lon, lat = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+            break
     return tile_of(lon, lat, CHECK_ZOOM)
 
 

@@ -156,6 +156,19 @@ def _pixel_sizes(services: Services, nodes: Mapping[str, Any]) -> tuple[float, .
     return tuple(sizes)
 
 
+def collection_bounds(services: Services, collection_id: Any) -> tuple[float, float, float, float] | None:
+    """The WGS84 bounding box of a collection's spatial extent, or None for an unknown id or extent."""
+    if not isinstance(collection_id, str):
+        return None
+    try:
+        bbox = [float(v) for v in services.catalog.get(collection_id).stac_collection()["extent"]["spatial"]["bbox"][0]]
+    except (OpenEOError, KeyError, IndexError, TypeError, ValueError):
+        return None
+    if len(bbox) == 6:  # with heights: west, south, bottom, east, north, top
+        bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
+    return (bbox[0], bbox[1], bbox[2], bbox[3]) if len(bbox) == 4 else None
+
+
 def literal_bounds(extent: Any) -> tuple[tuple[float, float, float, float], pyproj.CRS] | None:
     """``(west, south, east, north), crs`` of a literal extent (bbox or GeoJSON), or None."""
     if is_geojson(extent):

@@ -34,7 +34,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 import pyproj
 
-from backend.maps.tile_graph import literal_bounds
+from backend.maps.tile_graph import collection_bounds, literal_bounds
 from backend.maps.tiles import MAX_ZOOM, Tile
 from backend.maps.xyz import EXTENSION_OF, EXTENSIONS
 from backend.services import Services
@@ -269,7 +269,7 @@ def layer_bounds(services: Services, process: Mapping[str, Any]) -> tuple[float,
         arguments = node.get("arguments") or {}
         box = _literal_bounds(arguments.get("spatial_extent"))
         if box is None and node["process_id"] == "load_collection":
-            box = _collection_bounds(services, arguments.get("id"))
+            box = collection_bounds(services, arguments.get("id"))
         if box is None:
             return WORLD  # a load of unknown extent: it may be anywhere
         boxes.append(box)
@@ -288,15 +288,3 @@ def _literal_bounds(extent: Any) -> tuple[float, float, float, float] | None:
         return None if literal is None else BoundingBox(*literal[0], literal[1]).to_crs(WGS84).bounds
     except (OpenEOError, pyproj.exceptions.ProjError):
         return None
-
-
-def _collection_bounds(services: Services, collection_id: Any) -> tuple[float, float, float, float] | None:
-    if not isinstance(collection_id, str):
-        return None
-    try:
-        bbox = [float(v) for v in services.catalog.get(collection_id).stac_collection()["extent"]["spatial"]["bbox"][0]]
-    except (OpenEOError, KeyError, IndexError, TypeError, ValueError):
-        return None
-    if len(bbox) == 6:  # with heights: west, south, bottom, east, north, top
-        bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
-    return (bbox[0], bbox[1], bbox[2], bbox[3]) if len(bbox) == 4 else None

@@ -21,8 +21,9 @@ class CollectionHandle(Protocol):
 
     id: str
 
-    def stac_collection(self) -> dict[str, Any]:
-        """The collection's STAC document (as a dict)."""
+    def stac_collection(self) -> Mapping[str, Any]:
+        """The collection's STAC document: the one the collection holds (every load reads it), so it is
+        read, never changed; copy it to change it."""
         ...
 
     def iter_items(

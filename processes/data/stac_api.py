@@ -26,6 +26,8 @@ import requests
 
 from processes.data.property_filters import cql2_filter, query_filter
 from processes.data.stac_items import (
+    BBox,
+    Interval,
     Item,
     ItemSource,
     StacApiError,
@@ -50,6 +52,8 @@ class _Opened:
     client: Any  # pystac_client.Client
     collection: pystac.Collection
     read_at: float
+    document: Mapping[str, Any]
+    """The collection as a dict (made once: every load reads it)."""
 
 
 _opened: dict[str, _Opened] = {}
@@ -80,7 +84,8 @@ def _open(url: str) -> _Opened:
             f"Cannot open STAC API collection '{url}': the API has no collection '{collection_id}'; "
             f"see {root_url}/collections for those it has."
         )
-    return _Opened(client, collection, time.monotonic())
+    return _Opened(client, collection, time.monotonic(),
+                   collection.to_dict(include_self_link=False, transform_hrefs=False))
 
 
 def _opened_api(url: str, *, fresh: bool = False) -> _Opened:
@@ -108,9 +113,8 @@ class StacApiCollection(ItemSource):
         opened = _opened_api(url)
         self.id = opened.collection.id
 
-    def stac_collection(self) -> dict[str, Any]:
-        collection = _opened_api(self.source).collection
-        return collection.to_dict(include_self_link=False, transform_hrefs=False)
+    def stac_collection(self) -> Mapping[str, Any]:
+        return _opened_api(self.source).document
 
     def refresh(self) -> None:
         """Read the collection's metadata and the API's conformance again now."""
@@ -130,8 +134,8 @@ class StacApiCollection(ItemSource):
 
     def search_parameters(
         self,
-        bbox: tuple[float, float, float, float] | None,
-        interval: tuple[str | None, str | None] | None,
+        bbox: BBox | None,
+        interval: Interval | None,
         properties: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The arguments of the API search (pystac-client's ``Client.search``) for these filters."""
@@ -153,8 +157,8 @@ class StacApiCollection(ItemSource):
 
     def iter_items(
         self,
-        bbox: tuple[float, float, float, float] | None,
-        interval: tuple[str | None, str | None] | None,
+        bbox: BBox | None,
+        interval: Interval | None,
         properties: Mapping[str, Any] | None = None,
     ) -> Iterator[Item]:
         """The matching items as plain dicts, page by page as the API gives them (see module docstring)."""
@@ -197,7 +201,7 @@ class StacApiCollection(ItemSource):
     # --- one page for the item endpoints --------------------------------------------------------
     def item_page(
         self,
-        bbox: tuple[float, float, float, float] | None,
+        bbox: BBox | None,
         datetime: str | None,
         limit: int,
         resume: Mapping[str, Any] | None = None,
@@ -278,9 +282,6 @@ def read_ahead(pages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def _absolute_hrefs(item: Item) -> Item:
     """The item with relative asset hrefs resolved against its ``self`` link (APIs mostly give absolute ones)."""
-    assets = (item.get("assets") or {}).values()
-    if all("://" in str(asset.get("href", "")) or str(asset.get("href", "")).startswith("/") for asset in assets):
-        return item
     self_href = next((link.get("href") for link in item.get("links") or [] if link.get("rel") == "self"), None)
     return absolute_hrefs(item, self_href) if isinstance(self_href, str) else item
 

@@ -32,6 +32,8 @@ from processes.core.errors import CollectionNotFound
 from processes.data.item_index import ItemIndex, index_file_for, microseconds
 from processes.data.stac_api import StacApiCollection
 from processes.data.stac_items import (
+    BBox,
+    Interval,
     Item,
     ItemSource,
     StacApiError,
@@ -75,8 +77,8 @@ class StaticCollection(ItemSource):
     def __len__(self) -> int:
         return len(self._index)
 
-    def stac_collection(self) -> dict[str, Any]:
-        return copy.deepcopy(self._document)
+    def stac_collection(self) -> Mapping[str, Any]:
+        return self._document
 
     def sample(self, count: int) -> list[Item]:
         """The first ``count`` items in time order (for metadata the collection does not declare)."""
@@ -84,8 +86,8 @@ class StaticCollection(ItemSource):
 
     def iter_items(
         self,
-        bbox: tuple[float, float, float, float] | None,
-        interval: tuple[str | None, str | None] | None,
+        bbox: BBox | None,
+        interval: Interval | None,
         properties: Mapping[str, Any] | None = None,
     ) -> Iterator[Item]:
         """The items intersecting ``bbox`` (WGS84) whose interval meets ``[start, end)`` and that pass the
@@ -99,7 +101,7 @@ class StaticCollection(ItemSource):
 
     def item_page(
         self,
-        bbox: tuple[float, float, float, float] | None,
+        bbox: BBox | None,
         datetime: tuple[datetime, datetime] | None,
         limit: int,
         offset: int = 0,
